@@ -1,0 +1,168 @@
+import { defineInt, defineSecret, defineString } from "firebase-functions/params";
+import { z } from "zod";
+
+/**
+ * Configuration: the deployed functions read `firebase-functions/params`; the CLI, the local stack
+ * and the tests read environment variables of the same names. Both go through the zod schemas
+ * below, so a missing or malformed value fails fast with one line naming the variable.
+ */
+
+export const params = {
+  OFFICERND_ORG_SLUG: defineString("OFFICERND_ORG_SLUG", {
+    description: "OfficeRnD organization slug (the {orgSlug} in API URLs)",
+  }),
+  OFFICERND_CLIENT_ID: defineString("OFFICERND_CLIENT_ID", {
+    description: "OfficeRnD application client id",
+  }),
+  OFFICERND_CLIENT_SECRET: defineSecret("OFFICERND_CLIENT_SECRET"),
+  OFFICERND_API_URL: defineString("OFFICERND_API_URL", {
+    default: "https://app.officernd.com/api/v2",
+  }),
+  OFFICERND_TOKEN_URL: defineString("OFFICERND_TOKEN_URL", {
+    default: "https://identity.officernd.com/oauth/token",
+  }),
+  OFFICERND_READS_PER_MINUTE: defineInt("OFFICERND_READS_PER_MINUTE", {
+    default: 300,
+    description: "Client-side read budget, kept below OfficeRnD's ~400 reads a minute",
+  }),
+  BACKUP_STATUS_TOKEN: defineSecret("BACKUP_STATUS_TOKEN"),
+  BACKUP_TIME_ZONE: defineString("BACKUP_TIME_ZONE", { default: "UTC" }),
+  BACKUP_ORPHAN_POLICY: defineString("BACKUP_ORPHAN_POLICY", {
+    default: "mark",
+    description: "What to do with Firestore records gone from OfficeRnD: mark | delete",
+  }),
+  BACKUP_SHRINK_GUARD: defineString("BACKUP_SHRINK_GUARD", {
+    default: "0.2",
+    description: "Largest share a resource may shrink by against Firestore before removals stop",
+  }),
+  BACKUP_MISSING_ALERT_THRESHOLD: defineInt("BACKUP_MISSING_ALERT_THRESHOLD", { default: 10 }),
+} as const;
+
+export type ConfigVariable = keyof typeof params;
+export type ConfigSource = Partial<Record<string, string | undefined>>;
+
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    message: string,
+  ) {
+    super(`${variable}: ${message}`);
+    this.name = "ConfigError";
+  }
+}
+
+const nonEmpty = (what: string) =>
+  z.string({ error: `is required (${what})` }).trim().min(1, `is required (${what})`);
+const httpUrl = z
+  .string()
+  .trim()
+  .url("must be an http(s) URL")
+  .refine((u) => /^https?:\/\//.test(u), "must be an http(s) URL")
+  .transform((u) => u.replace(/\/+$/, ""));
+const positiveInt = z.coerce.number().int("must be a whole number").positive("must be > 0");
+
+const officeRndShape = {
+  OFFICERND_ORG_SLUG: nonEmpty("the OfficeRnD organization slug").regex(
+    /^[A-Za-z0-9_-]+$/,
+    "must be an OfficeRnD organization slug (letters, digits, - and _)",
+  ),
+  OFFICERND_CLIENT_ID: nonEmpty("the OfficeRnD application client id"),
+  OFFICERND_CLIENT_SECRET: nonEmpty("the OfficeRnD application client secret"),
+  OFFICERND_API_URL: httpUrl.default("https://app.officernd.com/api/v2"),
+  OFFICERND_TOKEN_URL: httpUrl.default("https://identity.officernd.com/oauth/token"),
+  OFFICERND_READS_PER_MINUTE: positiveInt.default(300),
+};
+
+const backupShape = {
+  BACKUP_ORPHAN_POLICY: z.enum(["mark", "delete"], { error: "must be mark or delete" }).default("mark"),
+  BACKUP_SHRINK_GUARD: z.coerce
+    .number("must be a number between 0 and 1")
+    .min(0, "must be between 0 and 1")
+    .max(1, "must be between 0 and 1")
+    .default(0.2),
+};
+
+const statusShape = {
+  BACKUP_STATUS_TOKEN: nonEmpty("the bearer token the status endpoint requires").min(
+    16,
+    "must be at least 16 characters",
+  ),
+  BACKUP_MISSING_ALERT_THRESHOLD: z.coerce.number().int().min(0).default(10),
+};
+
+export interface OfficeRndConfig {
+  orgSlug: string;
+  clientId: string;
+  clientSecret: string;
+  apiUrl: string;
+  tokenUrl: string;
+  readsPerMinute: number;
+}
+
+export interface BackupConfig {
+  orphanPolicy: "mark" | "delete";
+  /** 0.2 = a resource may not shrink by more than 20% against Firestore. */
+  shrinkGuard: number;
+}
+
+export interface StatusConfig {
+  statusToken: string;
+  missingAlertThreshold: number;
+}
+
+/** Empty strings count as unset, as in a shell `export X=`. */
+function pick(source: ConfigSource, keys: readonly string[]): Record<string, string | undefined> {
+  const out: Record<string, string | undefined> = {};
+  for (const key of keys) {
+    const value = source[key];
+    out[key] = value === undefined || value.trim() === "" ? undefined : value;
+  }
+  return out;
+}
+
+function parse<S extends z.ZodRawShape>(shape: S, source: ConfigSource): z.infer<z.ZodObject<S>> {
+  const result = z.object(shape).safeParse(pick(source, Object.keys(shape)));
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    const variable = String(issue?.path[0] ?? "configuration");
+    throw new ConfigError(variable, issue?.message ?? "is invalid");
+  }
+  return result.data;
+}
+
+export function loadOfficeRndConfig(source: ConfigSource = process.env): OfficeRndConfig {
+  const c = parse(officeRndShape, source);
+  return {
+    orgSlug: c.OFFICERND_ORG_SLUG,
+    clientId: c.OFFICERND_CLIENT_ID,
+    clientSecret: c.OFFICERND_CLIENT_SECRET,
+    apiUrl: c.OFFICERND_API_URL,
+    tokenUrl: c.OFFICERND_TOKEN_URL,
+    readsPerMinute: c.OFFICERND_READS_PER_MINUTE,
+  };
+}
+
+export function loadBackupConfig(source: ConfigSource = process.env): BackupConfig {
+  const c = parse(backupShape, source);
+  return { orphanPolicy: c.BACKUP_ORPHAN_POLICY, shrinkGuard: c.BACKUP_SHRINK_GUARD };
+}
+
+export function loadStatusConfig(source: ConfigSource = process.env): StatusConfig {
+  const c = parse(statusShape, source);
+  return {
+    statusToken: c.BACKUP_STATUS_TOKEN,
+    missingAlertThreshold: c.BACKUP_MISSING_ALERT_THRESHOLD,
+  };
+}
+
+/**
+ * Inside a deployed function: the runtime values of the named params (secrets must be listed in
+ * the function's `secrets` option), as a source for the loaders above.
+ */
+export function paramsSource(names: readonly ConfigVariable[]): ConfigSource {
+  const out: ConfigSource = {};
+  for (const name of names) {
+    out[name] = String(params[name].value());
+  }
+  return out;
+}
