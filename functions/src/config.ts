@@ -52,7 +52,10 @@ export class ConfigError extends Error {
 }
 
 const nonEmpty = (what: string) =>
-  z.string({ error: `is required (${what})` }).trim().min(1, `is required (${what})`);
+  z
+    .string({ error: `is required (${what})` })
+    .trim()
+    .min(1, `is required (${what})`);
 const httpUrl = z
   .string()
   .trim()
@@ -74,7 +77,9 @@ const officeRndShape = {
 };
 
 const backupShape = {
-  BACKUP_ORPHAN_POLICY: z.enum(["mark", "delete"], { error: "must be mark or delete" }).default("mark"),
+  BACKUP_ORPHAN_POLICY: z
+    .enum(["mark", "delete"], { error: "must be mark or delete" })
+    .default("mark"),
   BACKUP_SHRINK_GUARD: z.coerce
     .number("must be a number between 0 and 1")
     .min(0, "must be between 0 and 1")

@@ -1,0 +1,99 @@
+import { Timestamp } from "firebase-admin/firestore";
+import { z } from "zod";
+import { RESOURCE_NAMES, type ResourceName } from "../officernd/resources";
+
+/**
+ * Firestore document formats of the product: the contract between the backup engine (writes),
+ * the webhook handler (writes records) and the status API / CLI (reads).
+ */
+
+// ---- Mirrored records: /officeRndMembers/{_id}, /officeRndOpportunities/{_id}, /officeRndCompanies/{_id}
+
+/** The record exactly as OfficeRnD returns it, plus this one field, which every diff ignores. */
+export const SYNC_FIELD = "_sync";
+export interface SyncInfo {
+  syncedAt: Timestamp;
+  source: "backup" | "webhook";
+  /** Set when the record is gone from OfficeRnD and the orphan policy is `mark`. */
+  removedAt: Timestamp | null;
+}
+
+// ---- /officeRndMetadata/backup-metadata (+ history, lock)
+
+export const METADATA_COLLECTION = "officeRndMetadata";
+export const METADATA_DOC = "backup-metadata";
+/** One document per run: /officeRndMetadata/backup-metadata/runs/{runId}. */
+export const RUNS_SUBCOLLECTION = "runs";
+/** The lease that keeps two runs from syncing at once. */
+export const LOCK_DOC = "backup-lock";
+export const ERRORS_COLLECTION = "errors";
+
+export const BACKUP_TRIGGERS = ["schedule", "manual", "cli"] as const;
+export type BackupTrigger = (typeof BACKUP_TRIGGERS)[number];
+export type BackupStatus = "completed" | "failed";
+
+const timestamp = z.instanceof(Timestamp);
+const count = z.number().int().min(0);
+
+/** Per resource, for one run. `api` is null when the API read of that resource failed. */
+export const resourceStatsSchema = z.object({
+  firestore: count,
+  api: count.nullable(),
+  missing: count,
+  changed: count,
+  orphaned: count,
+  written: count,
+  rejected: count,
+});
+export type ResourceStats = z.infer<typeof resourceStatsSchema>;
+
+/**
+ * The seed's fields, exactly (lastBackup, firestoreMembers, apiMembers, missingRecords, status,
+ * error, updatedAt), then ours. Also the shape of each history document under `runs/`.
+ */
+export const backupMetadataSchema = z.object({
+  lastBackup: timestamp,
+  firestoreMembers: count,
+  apiMembers: count.nullable(),
+  missingRecords: count,
+  status: z.enum(["completed", "failed"]),
+  error: z.string().nullable(),
+  updatedAt: timestamp,
+  runId: z.string(),
+  trigger: z.enum(BACKUP_TRIGGERS),
+  startedAt: timestamp,
+  finishedAt: timestamp,
+  durationMs: count,
+  errorCode: z.string().nullable(),
+  /** True when Firestore equalled OfficeRnD for every resource when the run ended. */
+  inSync: z.boolean(),
+  resources: z.object(
+    Object.fromEntries(RESOURCE_NAMES.map((n) => [n, resourceStatsSchema])) as Record<
+      ResourceName,
+      typeof resourceStatsSchema
+    >,
+  ),
+  /** Last run that completed (kept across failed runs, for the 48-hour alert). */
+  lastCompletedAt: timestamp.nullable(),
+});
+export type BackupMetadata = z.infer<typeof backupMetadataSchema>;
+
+export const lockSchema = z.object({
+  runId: z.string(),
+  trigger: z.enum(BACKUP_TRIGGERS),
+  acquiredAt: timestamp,
+  expiresAt: timestamp,
+});
+export type BackupLock = z.infer<typeof lockSchema>;
+
+/** /errors/{auto-id}: what failed, never secrets or payloads. */
+export const errorDocSchema = z.object({
+  functionName: z.string(),
+  runId: z.string().nullable(),
+  message: z.string(),
+  code: z.string(),
+  time: timestamp,
+  trigger: z.string().nullable(),
+  resource: z.string().nullable(),
+});
+export type ErrorDoc = z.infer<typeof errorDocSchema>;

@@ -1,0 +1,158 @@
+import * as logger from "firebase-functions/logger";
+
+/**
+ * Every structured log event of the product, named, with stable fields. Each entry carries
+ * `event` (a stable snake_case name) so Cloud Logging queries and log-based metrics can select it:
+ *   jsonPayload.event="backup_summary"
+ * Nothing here may receive a token, a client secret or a full record payload.
+ */
+
+export type Severity = "DEBUG" | "INFO" | "WARNING" | "ERROR";
+export type LogFields = Record<string, unknown>;
+export interface LogEntry extends LogFields {
+  severity: Severity;
+  event: string;
+  message: string;
+}
+
+/** Where entries go: firebase-functions/logger by default; the CLI sends them to stderr. */
+export type LogSink = (entry: LogEntry) => void;
+
+const firebaseSink: LogSink = ({ severity, message, ...fields }) => {
+  logger.write({ severity, message, ...fields });
+};
+
+let sink: LogSink = firebaseSink;
+const listeners = new Set<LogSink>();
+
+export function setLogSink(next: LogSink | null): void {
+  sink = next ?? firebaseSink;
+}
+
+/** Observe every entry (tests assert on them; the CLI's progress display reads them). */
+export function onLogEntry(listener: LogSink): () => void {
+  listeners.add(listener);
+  return () => listeners.delete(listener);
+}
+
+export function emit(severity: Severity, event: string, message: string, fields: LogFields = {}) {
+  const entry: LogEntry = { ...fields, severity, event, message };
+  sink(entry);
+  for (const listener of listeners) listener(entry);
+}
+
+// ---- OfficeRnD client -------------------------------------------------------------------------
+
+export const logs = {
+  tokenFetched(f: { durationMs: number; expiresIn: number; scope: string | null }) {
+    emit("INFO", "officernd_token_fetched", "OfficeRnD access token obtained", f);
+  },
+  officeRndRequest(f: {
+    resource: string;
+    page: number;
+    status: number | null;
+    attempt: number;
+    waitMs: number;
+    durationMs: number;
+    records?: number;
+  }) {
+    emit(
+      "DEBUG",
+      "officernd_request",
+      `OfficeRnD ${f.resource} page ${f.page}: ${f.status ?? "no response"}`,
+      f,
+    );
+  },
+  officeRndRetry(f: {
+    resource: string;
+    page: number;
+    attempt: number;
+    status: number | null;
+    reason: string;
+    waitMs: number;
+  }) {
+    emit(
+      "WARNING",
+      "officernd_retry",
+      `OfficeRnD ${f.resource} page ${f.page}: retrying after ${f.reason}`,
+      f,
+    );
+  },
+  recordsRejected(f: { resource: string; page: number; count: number; reasons: string[] }) {
+    emit(
+      "WARNING",
+      "officernd_records_rejected",
+      `${f.count} invalid ${f.resource} record(s) on page ${f.page}`,
+      f,
+    );
+  },
+  resourceRead(f: {
+    resource: string;
+    pages: number;
+    records: number;
+    rejected: number;
+    durationMs: number;
+  }) {
+    emit(
+      "INFO",
+      "officernd_resource_read",
+      `Read ${f.records} ${f.resource} in ${f.pages} page(s)`,
+      f,
+    );
+  },
+
+  // ---- Backup engine --------------------------------------------------------------------------
+
+  backupStarted(f: { runId: string; trigger: string }) {
+    emit("INFO", "backup_started", `Backup ${f.runId} started (${f.trigger})`, f);
+  },
+  backupProgress(f: { runId: string; phase: string; resource?: string } & LogFields) {
+    emit(
+      "INFO",
+      "backup_progress",
+      `Backup ${f.runId}: ${f.phase}${f.resource ? ` ${f.resource}` : ""}`,
+      f,
+    );
+  },
+  backupLockBusy(f: { runId: string; heldBy: string; expiresAt: string }) {
+    emit(
+      "WARNING",
+      "backup_lock_busy",
+      `Backup ${f.runId} not started: run ${f.heldBy} is in progress`,
+      f,
+    );
+  },
+  /** The one summary entry per run; log-based metrics and alerts read its fields. */
+  backupSummary(
+    f: {
+      runId: string;
+      trigger: string;
+      status: "completed" | "failed";
+      durationMs: number;
+      missingRecords: number;
+      written: number;
+      resources: Record<string, unknown>;
+      error?: string | null;
+      errorCode?: string | null;
+    } & LogFields,
+  ) {
+    emit(
+      f.status === "completed" ? "INFO" : "ERROR",
+      "backup_summary",
+      `Backup ${f.runId} ${f.status}: ${f.missingRecords} missing, ${f.written} written`,
+      f,
+    );
+  },
+  backupFailed(f: { runId: string; code: string; error: string }) {
+    emit("ERROR", "backup_failed", `Backup ${f.runId} failed: ${f.error}`, f);
+  },
+
+  // ---- HTTP -----------------------------------------------------------------------------------
+
+  httpRequest(f: { method: string; path: string; status: number; durationMs: number }) {
+    emit("INFO", "http_request", `${f.method} ${f.path} ${f.status}`, f);
+  },
+  httpError(f: { method: string; path: string; error: string }) {
+    emit("ERROR", "http_error", `${f.method} ${f.path} failed: ${f.error}`, f);
+  },
+};

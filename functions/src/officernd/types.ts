@@ -1,0 +1,95 @@
+import type { ResourceName } from "./resources";
+import type { OfficeRndRecord } from "./schemas";
+
+/** Contract of the OfficeRnD client (implemented in ./client.ts), shared by engine, CLI and tests. */
+
+/** A record that failed validation: counted and reported, never silently dropped. */
+export interface RejectedRecord {
+  resource: ResourceName;
+  page: number;
+  /** Position on the page (0-based). */
+  index: number;
+  /** The `_id` as sent, when there was a string one. */
+  id: string | null;
+  reason: string;
+}
+
+/** One page as it arrives, already validated. */
+export interface ResourcePage {
+  resource: ResourceName;
+  /** 1-based page number within this listing. */
+  page: number;
+  records: OfficeRndRecord[];
+  rejected: RejectedRecord[];
+}
+
+export interface ListOptions {
+  /** ISO time; sends `modifiedAt[$gte]`. */
+  modifiedSince?: string;
+  /** Cancels the listing (e.g. when another resource of the same run failed). */
+  signal?: AbortSignal;
+}
+
+/** Counters of one client instance (a run), for the run summary and the benchmark. */
+export interface ClientStats {
+  requests: number;
+  tokenRequests: number;
+  retries: number;
+  throttled: number;
+  waitMs: number;
+}
+
+export interface OfficeRndReader {
+  /** Pages of one resource, in order, until `cursorNext` is null. Throws OfficeRndError. */
+  pages(resource: ResourceName, options?: ListOptions): AsyncIterable<ResourcePage>;
+  stats(): ClientStats;
+}
+
+export type OfficeRndErrorCode =
+  | "auth" // token endpoint refused the credentials, or a 401 survived one token refresh
+  | "forbidden" // 403: missing scope / not allowed
+  | "not_found" // 404: wrong org slug or path
+  | "bad_request" // other 4xx
+  | "throttled" // 429s outlasted the retry budget
+  | "server" // 5xx outlasted the retry budget
+  | "network" // connection errors outlasted the retry budget
+  | "timeout" // per-request timeouts outlasted the retry budget
+  | "invalid_response" // not the documented envelope (HTML, truncated JSON, wrong types)
+  | "pagination" // repeating cursor or runaway page count
+  | "duplicate_id"; // the same _id on two pages of one listing
+
+const RETRYABLE: ReadonlySet<OfficeRndErrorCode> = new Set([
+  "throttled",
+  "server",
+  "network",
+  "timeout",
+]);
+
+/** Every failure of the client. Messages name resource and page and never contain secrets. */
+export class OfficeRndError extends Error {
+  readonly code: OfficeRndErrorCode;
+  readonly resource: ResourceName | null;
+  readonly page: number | null;
+  readonly status: number | null;
+  constructor(
+    code: OfficeRndErrorCode,
+    message: string,
+    details: {
+      resource?: ResourceName | null;
+      page?: number | null;
+      status?: number | null;
+      cause?: unknown;
+    } = {},
+  ) {
+    super(message, details.cause === undefined ? undefined : { cause: details.cause });
+    this.name = "OfficeRndError";
+    this.code = code;
+    this.resource = details.resource ?? null;
+    this.page = details.page ?? null;
+    this.status = details.status ?? null;
+  }
+  /** Transient: a later attempt (Cloud Scheduler retry, next run) may succeed. */
+  get retryable(): boolean {
+    return RETRYABLE.has(this.code);
+  }
+}
