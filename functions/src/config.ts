@@ -2,9 +2,12 @@ import { defineInt, defineSecret, defineString } from "firebase-functions/params
 import { z } from "zod";
 
 /**
- * Configuration: the deployed functions read `firebase-functions/params`; the CLI, the local stack
- * and the tests read environment variables of the same names. Both go through the zod schemas
- * below, so a missing or malformed value fails fast with one line naming the variable.
+ * Configuration. The deployed functions declare `firebase-functions/params` (below): the Firebase
+ * CLI prompts for them at deploy, stores them in functions/.env.<project>, binds the secrets, and
+ * the runtime exposes every resolved value (defaults included) as an environment variable of the
+ * same name, which is all `param.value()` reads. The CLI, the local stack and the tests set those
+ * variables themselves. Everything goes through the zod loaders below, so a missing or malformed
+ * value fails fast with one line naming the variable.
  */
 
 export const params = {
@@ -87,12 +90,20 @@ const backupShape = {
     .default(0.2),
 };
 
+const alertShape = {
+  BACKUP_MISSING_ALERT_THRESHOLD: z.coerce
+    .number("must be a whole number")
+    .int("must be a whole number")
+    .min(0, "must be 0 or more")
+    .default(10),
+};
+
 const statusShape = {
   BACKUP_STATUS_TOKEN: nonEmpty("the bearer token the status endpoint requires").min(
     16,
     "must be at least 16 characters",
   ),
-  BACKUP_MISSING_ALERT_THRESHOLD: z.coerce.number().int().min(0).default(10),
+  ...alertShape,
 };
 
 export interface OfficeRndConfig {
@@ -152,22 +163,15 @@ export function loadBackupConfig(source: ConfigSource = process.env): BackupConf
   return { orphanPolicy: c.BACKUP_ORPHAN_POLICY, shrinkGuard: c.BACKUP_SHRINK_GUARD };
 }
 
+/** What the status computation needs (the CLI's `status` needs no endpoint token). */
+export function loadAlertThreshold(source: ConfigSource = process.env): number {
+  return parse(alertShape, source).BACKUP_MISSING_ALERT_THRESHOLD;
+}
+
 export function loadStatusConfig(source: ConfigSource = process.env): StatusConfig {
   const c = parse(statusShape, source);
   return {
     statusToken: c.BACKUP_STATUS_TOKEN,
     missingAlertThreshold: c.BACKUP_MISSING_ALERT_THRESHOLD,
   };
-}
-
-/**
- * Inside a deployed function: the runtime values of the named params (secrets must be listed in
- * the function's `secrets` option), as a source for the loaders above.
- */
-export function paramsSource(names: readonly ConfigVariable[]): ConfigSource {
-  const out: ConfigSource = {};
-  for (const name of names) {
-    out[name] = String(params[name].value());
-  }
-  return out;
 }

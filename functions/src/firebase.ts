@@ -1,4 +1,4 @@
-import { getApps, initializeApp, type App } from "firebase-admin/app";
+import { deleteApp, getApps, initializeApp, type App } from "firebase-admin/app";
 import { getFirestore, type Firestore } from "firebase-admin/firestore";
 
 /**
@@ -18,4 +18,11 @@ let firestore: Firestore | undefined;
 export function defaultFirestore(): Firestore {
   firestore ??= getFirestore(defaultApp());
   return firestore;
+}
+
+/** Closes the default app's connections so a CLI process can exit. */
+export async function closeDefaultApp(): Promise<void> {
+  const existing = getApps().find((a) => a.name === "[DEFAULT]");
+  firestore = undefined;
+  if (existing) await deleteApp(existing);
 }

@@ -1,0 +1,39 @@
+import { getFunctions } from "firebase-admin/functions";
+import type { Express } from "express";
+import { onRequest } from "firebase-functions/v2/https";
+import { loadStatusConfig, params } from "../config";
+import { defaultApp, defaultFirestore } from "../firebase";
+import { createApp } from "../http";
+import { BACKUP_TASK_FUNCTION, enqueueManualBackup } from "../runtime";
+
+let app: Express | undefined;
+
+/** Built on the first request, when the params' values are there (not while deploying). */
+function apiApp(): Express {
+  if (!app) {
+    const db = defaultFirestore();
+    app = createApp({
+      db,
+      status: loadStatusConfig(process.env),
+      startManualBackup: () =>
+        enqueueManualBackup(db, (task) =>
+          getFunctions(defaultApp()).taskQueue(BACKUP_TASK_FUNCTION).enqueue(task),
+        ),
+    });
+  }
+  return app;
+}
+
+/**
+ * `api`: the Express app (GET /v1/office-rnd/backup-status, …). Hosting rewrites /v1/** here.
+ * It never calls OfficeRnD (status comes from Firestore), so it needs no OfficeRnD secret.
+ */
+export const api = onRequest(
+  {
+    timeoutSeconds: 60,
+    memory: "256MiB",
+    maxInstances: 10,
+    secrets: [params.BACKUP_STATUS_TOKEN],
+  },
+  (req, res) => apiApp()(req, res),
+);

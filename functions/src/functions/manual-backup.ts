@@ -1,0 +1,60 @@
+import { HttpsError, onCall } from "firebase-functions/v2/https";
+import { onTaskDispatched } from "firebase-functions/v2/tasks";
+import { z } from "zod";
+import { BACKUP_TRIGGERS } from "../backup/documents";
+import { shouldRetry } from "../backup/run";
+import { params } from "../config";
+import { defaultFirestore } from "../firebase";
+import { runBackupNow } from "../runtime";
+
+const runOptions = {
+  timeoutSeconds: 540,
+  memory: "512MiB" as const,
+  secrets: [params.OFFICERND_CLIENT_SECRET],
+};
+
+/**
+ * officeRndBackupNow: a manual run for a signed-in admin (custom claim `admin: true`), from an
+ * app (`httpsCallable(functions, "officeRndBackupNow")`) or `firebase functions:shell`. Waits for
+ * the run and answers its summary; a run already in progress answers `status: "busy"`.
+ */
+export const officeRndBackupNow = onCall({ ...runOptions, maxInstances: 1 }, async (request) => {
+  if (!request.auth) throw new HttpsError("unauthenticated", "sign in as an admin");
+  if (request.auth.token.admin !== true) {
+    throw new HttpsError(
+      "permission-denied",
+      "only admins (custom claim admin: true) may run a backup",
+    );
+  }
+  const result = await runBackupNow({ db: defaultFirestore() }, "manual");
+  return {
+    runId: result.runId,
+    status: result.status,
+    missingRecords: result.missingRecords,
+    written: result.written,
+    inSync: result.inSync,
+    durationMs: result.durationMs,
+    resources: result.resources,
+    error: result.error ? { code: result.error.code, message: result.error.message } : null,
+  };
+});
+
+const taskSchema = z.object({
+  runId: z.string().regex(/^[0-9A-Za-z-]{1,64}$/),
+  trigger: z.enum(BACKUP_TRIGGERS),
+});
+
+/** Runs the manual backups that `POST /v1/office-rnd/backup` enqueued (see runtime.ts). */
+export const officeRndBackupTask = onTaskDispatched(
+  {
+    ...runOptions,
+    retryConfig: { maxAttempts: 1 },
+    rateLimits: { maxConcurrentDispatches: 1 },
+  },
+  async (request) => {
+    const task = taskSchema.parse(request.data);
+    const result = await runBackupNow({ db: defaultFirestore() }, task.trigger, task.runId);
+    if (shouldRetry(result))
+      throw new Error(`backup ${result.runId} failed (${result.error?.code})`);
+  },
+);

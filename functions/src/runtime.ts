@@ -1,0 +1,83 @@
+import type { Firestore } from "firebase-admin/firestore";
+import { runBackup, beginBackup, type BackupRunResult } from "./backup/run";
+import type { BackupTrigger } from "./backup/documents";
+import { readBackupLock } from "./backup/lock";
+import { newRunId } from "./backup/metadata";
+import { loadBackupConfig, loadOfficeRndConfig, type ConfigSource } from "./config";
+import { createOfficeRndClient, type OfficeRndClientOptions } from "./officernd/client";
+import type { ManualBackupResult } from "./http";
+
+/**
+ * Wiring shared by the functions, the CLI and the local stack: one OfficeRnD client per run
+ * (its token, read budget and counters are the run's), closed when the run ends.
+ */
+
+export interface RunDeps {
+  db: Firestore;
+  source?: ConfigSource;
+  clientOptions?: OfficeRndClientOptions;
+}
+
+/** Validates the configuration (throws ConfigError naming the variable) before anything runs. */
+function prepare({ source = process.env, clientOptions }: RunDeps) {
+  const officeRnd = loadOfficeRndConfig(source);
+  const config = loadBackupConfig(source);
+  return { config, reader: createOfficeRndClient(officeRnd, clientOptions) };
+}
+
+/** One backup run, start to end. */
+export async function runBackupNow(
+  deps: RunDeps,
+  trigger: BackupTrigger,
+  runId?: string,
+): Promise<BackupRunResult> {
+  const { config, reader } = prepare(deps);
+  try {
+    return await runBackup(
+      { db: deps.db, reader, config },
+      { trigger, ...(runId ? { runId } : {}) },
+    );
+  } finally {
+    reader.close();
+  }
+}
+
+/**
+ * Takes the lock and lets the run go on in the background (HTTP `POST /backup`: 202 or 409).
+ * `completion` resolves when the run has ended (never rejects).
+ */
+export async function startBackup(
+  deps: RunDeps,
+  trigger: BackupTrigger,
+): Promise<ManualBackupResult & { completion?: Promise<BackupRunResult> }> {
+  const { config, reader } = prepare(deps);
+  const start = await beginBackup({ db: deps.db, reader, config }, { trigger });
+  if (start.busy) {
+    reader.close();
+    return { busy: true, heldBy: start.heldBy, expiresAt: start.expiresAt };
+  }
+  const completion = start.completion.finally(() => reader.close());
+  return { busy: false, runId: start.runId, completion };
+}
+
+/** Name of the task-queue function that runs manual backups requested over HTTP in production. */
+export const BACKUP_TASK_FUNCTION = "officeRndBackupTask";
+
+/**
+ * Production `POST /v1/office-rnd/backup`: Cloud Run throttles the CPU of an HTTP function once
+ * it has answered, so the run cannot go on after the 202 inside the `api` function. Instead the
+ * route checks the lock (409 when a run holds it), and enqueues the run, with its id, on the
+ * `officeRndBackupTask` queue, whose function takes the lock itself (a run that loses that race
+ * is recorded as busy).
+ */
+export async function enqueueManualBackup(
+  db: Firestore,
+  enqueue: (task: { runId: string; trigger: BackupTrigger }) => Promise<void>,
+  now: Date = new Date(),
+): Promise<ManualBackupResult> {
+  const lock = await readBackupLock(db, now);
+  if (lock) return { busy: true, heldBy: lock.runId, expiresAt: lock.expiresAt.toDate() };
+  const runId = newRunId(now);
+  await enqueue({ runId, trigger: "manual" });
+  return { busy: false, runId };
+}

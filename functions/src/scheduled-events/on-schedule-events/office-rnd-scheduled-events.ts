@@ -1,0 +1,43 @@
+import { onSchedule } from "firebase-functions/v2/scheduler";
+import { shouldRetry } from "../../backup/run";
+import { params } from "../../config";
+import { defaultFirestore } from "../../firebase";
+import { runBackupNow } from "../../runtime";
+
+/**
+ * officeRndDataBackup: the daily drift check and full sync (the engine is backup/run.ts).
+ *
+ * - Schedule: `every 24 hours`, time zone UTC. The schedule string must be known when the
+ *   function is deployed, so it comes from BACKUP_SCHEDULE in functions/.env (read while the
+ *   Firebase CLI loads this file); the time zone is the BACKUP_TIME_ZONE param.
+ * - timeoutSeconds 540: a full read of 10,000 members, 5,000 opportunities and 2,000 companies is
+ *   ~340 API requests, about 70 s at the default 300 reads a minute, plus the Firestore pass;
+ *   540 s leaves room for Retry-After waits. It is below the 15-minute backup lock lease.
+ * - memory 512MiB: the Firestore side is indexed as id -> hash, only differing records are held.
+ * - maxInstances 1 and the Firestore lock: never two runs at once.
+ * - Retries: a failed run whose cause is transient (OfficeRnD 429/5xx/network after the client's
+ *   own retries, Firestore unavailable) is rethrown, so Cloud Scheduler tries again after 10,
+ *   then 20 minutes. Failures a retry cannot fix (shrink guard, invalid records, bad credentials)
+ *   return normally: they are in the metadata, /errors and the logs, where the alerts look.
+ */
+export const officeRndDataBackup = onSchedule(
+  {
+    schedule: process.env.BACKUP_SCHEDULE || "every 24 hours",
+    timeZone: params.BACKUP_TIME_ZONE,
+    timeoutSeconds: 540,
+    memory: "512MiB",
+    maxInstances: 1,
+    retryCount: 2,
+    minBackoffSeconds: 600,
+    maxBackoffSeconds: 1200,
+    secrets: [params.OFFICERND_CLIENT_SECRET],
+  },
+  async () => {
+    const result = await runBackupNow({ db: defaultFirestore() }, "schedule");
+    if (shouldRetry(result)) {
+      throw new Error(
+        `backup ${result.runId} failed (${result.error?.code}); Cloud Scheduler will retry`,
+      );
+    }
+  },
+);
