@@ -11,9 +11,11 @@ import { RESOURCE_NAMES, type ResourceName } from "../officernd/resources";
 
 /** The record exactly as OfficeRnD returns it, plus this one field, which every diff ignores. */
 export const SYNC_FIELD = "_sync";
+export const SYNC_SOURCES = ["backup", "webhook"] as const;
+export type SyncSource = (typeof SYNC_SOURCES)[number];
 export interface SyncInfo {
   syncedAt: Timestamp;
-  source: "backup" | "webhook";
+  source: SyncSource;
   /** Set when the record is gone from OfficeRnD and the orphan policy is `mark`. */
   removedAt: Timestamp | null;
 }
@@ -35,6 +37,16 @@ export type BackupStatus = "completed" | "failed";
 const timestamp = z.instanceof(Timestamp);
 const count = z.number().int().min(0);
 
+/**
+ * The `_sync` field as read back. A record document whose `_sync` does not match is treated as
+ * corrupted (rewritten by the next backup).
+ */
+export const syncInfoSchema = z.object({
+  syncedAt: timestamp,
+  source: z.enum(SYNC_SOURCES),
+  removedAt: timestamp.nullable(),
+});
+
 /** Per resource, for one run. `api` is null when the API read of that resource failed. */
 export const resourceStatsSchema = z.object({
   firestore: count,
@@ -44,8 +56,28 @@ export const resourceStatsSchema = z.object({
   orphaned: count,
   written: count,
   rejected: count,
+  /** Orphans marked removed (or deleted, with the delete policy) by this run. */
+  removed: count.default(0),
+  /** Records Firestore cannot store (e.g. an array inside an array): not written, run failed. */
+  unstorable: count.default(0),
+  /** Writes skipped because the document changed (e.g. a webhook) after this run read it. */
+  conflicts: count.default(0),
+  /** The shrink guard held back this resource's removals. */
+  guarded: z.boolean().default(false),
+  /** Why this resource is not in sync after the run (read failure, guard, …); null when fine. */
+  error: z.string().nullable().default(null),
 });
 export type ResourceStats = z.infer<typeof resourceStatsSchema>;
+
+/** OfficeRnD client counters for one run (ClientStats of ../officernd/types.ts). */
+export const apiStatsSchema = z.object({
+  requests: count,
+  tokenRequests: count,
+  retries: count,
+  throttled: count,
+  waitMs: count,
+});
+export type ApiStats = z.infer<typeof apiStatsSchema>;
 
 /**
  * The seed's fields, exactly (lastBackup, firestoreMembers, apiMembers, missingRecords, status,
@@ -75,6 +107,12 @@ export const backupMetadataSchema = z.object({
   ),
   /** Last run that completed (kept across failed runs, for the 48-hour alert). */
   lastCompletedAt: timestamp.nullable(),
+  /** Record documents written (created, replaced, marked removed or deleted) by this run. */
+  written: count.default(0),
+  /** Whether a later attempt may succeed (the scheduled function rethrows only then). */
+  errorRetryable: z.boolean().default(false),
+  /** OfficeRnD requests this run made; null when unknown (older documents). */
+  api: apiStatsSchema.nullable().default(null),
 });
 export type BackupMetadata = z.infer<typeof backupMetadataSchema>;
 

@@ -1,0 +1,173 @@
+import { randomBytes } from "node:crypto";
+import {
+  Timestamp,
+  type CollectionReference,
+  type DocumentReference,
+  type Firestore,
+} from "firebase-admin/firestore";
+import {
+  backupMetadataSchema,
+  ERRORS_COLLECTION,
+  errorDocSchema,
+  METADATA_COLLECTION,
+  METADATA_DOC,
+  RUNS_SUBCOLLECTION,
+  type BackupMetadata,
+  type ErrorDoc,
+} from "./documents";
+
+/**
+ * What a run leaves behind:
+ * - /officeRndMetadata/backup-metadata: the latest run (the seed's fields, then ours);
+ * - /officeRndMetadata/backup-metadata/runs/{runId}: one history document per run, same shape;
+ * - /errors/officeRndDataBackup-{runId}: when the run failed (no secrets, no payloads).
+ * Run ids sort by start time (readable in the console); the history is read by `startedAt`.
+ */
+
+export const BACKUP_FUNCTION_NAME = "officeRndDataBackup";
+
+export function metadataRef(db: Firestore): DocumentReference {
+  return db.collection(METADATA_COLLECTION).doc(METADATA_DOC);
+}
+
+export function runsRef(db: Firestore): CollectionReference {
+  return metadataRef(db).collection(RUNS_SUBCOLLECTION);
+}
+
+/** `20261125T105812345Z-9f3a1c`: UTC start time to the millisecond, then 24 random bits. */
+export function newRunId(startedAt: Date): string {
+  const time = startedAt.toISOString().replace(/[-:.]/g, "");
+  return `${time}-${randomBytes(3).toString("hex")}`;
+}
+
+const SECRET_PATTERNS: readonly RegExp[] = [
+  /(bearer\s+)[A-Za-z0-9._~+/=-]+/gi,
+  /((?:access_token|client_secret|token|secret|password|authorization)["']?\s*[:=]\s*["']?)[^\s"'&,;]+/gi,
+];
+
+/**
+ * An error message fit for /errors, the metadata and logs: one line, at most 500 characters, and
+ * anything shaped like a credential replaced (messages of our own never carry one; this guards
+ * messages from libraries).
+ */
+export function safeErrorMessage(message: string): string {
+  let text = message.replace(/\s+/g, " ").trim();
+  for (const pattern of SECRET_PATTERNS) text = text.replace(pattern, "$1[redacted]");
+  return text.length > 500 ? `${text.slice(0, 499)}…` : text;
+}
+
+/** A stored backup document that does not match its schema. */
+export class InvalidBackupDocumentError extends Error {
+  constructor(
+    readonly path: string,
+    readonly issues: string,
+  ) {
+    super(`${path} does not match its schema: ${issues}`);
+    this.name = "InvalidBackupDocumentError";
+  }
+}
+
+function parseMetadata(path: string, data: unknown): BackupMetadata {
+  const parsed = backupMetadataSchema.safeParse(data);
+  if (parsed.success) return parsed.data;
+  const issues = parsed.error.issues
+    .slice(0, 5)
+    .map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`)
+    .join("; ");
+  throw new InvalidBackupDocumentError(path, issues);
+}
+
+export interface RunRecord {
+  /** The run as the metadata and history documents store it (lastCompletedAt is filled here). */
+  run: Omit<BackupMetadata, "lastCompletedAt">;
+  /** The /errors document when the run failed. */
+  failure: Omit<ErrorDoc, "functionName" | "runId" | "time" | "trigger"> | null;
+}
+
+/**
+ * Writes the run's metadata, history and (when failed) error documents in one transaction. The
+ * latest-run document is only replaced by a run that started later than the one it holds, and
+ * `lastCompletedAt` carries over across failed runs.
+ */
+export async function recordBackupRun(db: Firestore, record: RunRecord): Promise<BackupMetadata> {
+  const { run, failure } = record;
+  const latestRef = metadataRef(db);
+  return db.runTransaction(async (tx) => {
+    const snap = await tx.get(latestRef);
+    const previous = snap.exists ? backupMetadataSchema.safeParse(snap.data()) : null;
+    const previousData = previous?.success ? previous.data : null;
+    // A malformed latest document still yields its lastCompletedAt when that field is intact.
+    const previousCompleted =
+      previousData?.lastCompletedAt ??
+      (snap.get("lastCompletedAt") instanceof Timestamp
+        ? (snap.get("lastCompletedAt") as Timestamp)
+        : null);
+    const lastCompletedAt = run.status === "completed" ? run.finishedAt : previousCompleted;
+    const full: BackupMetadata = backupMetadataSchema.parse({ ...run, lastCompletedAt });
+    const newer =
+      previousData === null || previousData.startedAt.toMillis() <= run.startedAt.toMillis();
+    if (newer) tx.set(latestRef, full);
+    tx.set(runsRef(db).doc(run.runId), full);
+    if (failure !== null) {
+      const doc: ErrorDoc = errorDocSchema.parse({
+        functionName: BACKUP_FUNCTION_NAME,
+        runId: run.runId,
+        message: safeErrorMessage(failure.message),
+        code: failure.code,
+        time: run.finishedAt,
+        trigger: run.trigger,
+        resource: failure.resource,
+      });
+      tx.set(errorRef(db, run.runId), doc);
+    }
+    return full;
+  });
+}
+
+/** The latest run's metadata; null before the first run. Throws InvalidBackupDocumentError. */
+export async function readBackupMetadata(db: Firestore): Promise<BackupMetadata | null> {
+  const snap = await metadataRef(db).get();
+  return snap.exists ? parseMetadata(snap.ref.path, snap.data()) : null;
+}
+
+export interface BackupRuns {
+  /** Newest first. */
+  runs: BackupMetadata[];
+  /** History documents that did not match the schema (skipped, so one cannot hide the rest). */
+  invalid: InvalidBackupDocumentError[];
+}
+
+/** The newest `limit` history documents, newest first; malformed ones are skipped. */
+export async function listBackupRuns(db: Firestore, limit: number): Promise<BackupMetadata[]> {
+  return (await readBackupRuns(db, limit)).runs;
+}
+
+/** Like listBackupRuns, and also says which documents were skipped. */
+export async function readBackupRuns(db: Firestore, limit: number): Promise<BackupRuns> {
+  // Newest first by start time (single-field index; run ids sort the same way).
+  const snap = await runsRef(db)
+    .orderBy("startedAt", "desc")
+    .limit(Math.max(1, Math.floor(limit)))
+    .get();
+  const out: BackupRuns = { runs: [], invalid: [] };
+  for (const doc of snap.docs) {
+    try {
+      out.runs.push(parseMetadata(doc.ref.path, doc.data()));
+    } catch (error) {
+      if (!(error instanceof InvalidBackupDocumentError)) throw error;
+      out.invalid.push(error);
+    }
+  }
+  return out;
+}
+
+export function errorRef(db: Firestore, runId: string): DocumentReference {
+  return db.collection(ERRORS_COLLECTION).doc(`${BACKUP_FUNCTION_NAME}-${runId}`);
+}
+
+/** The /errors document of a failed run; null when there is none (or it is malformed). */
+export async function readBackupError(db: Firestore, runId: string): Promise<ErrorDoc | null> {
+  const snap = await errorRef(db, runId).get();
+  const parsed = errorDocSchema.safeParse(snap.data());
+  return snap.exists && parsed.success ? parsed.data : null;
+}
