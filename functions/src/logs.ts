@@ -47,6 +47,17 @@ export const logs = {
   tokenFetched(f: { durationMs: number; expiresIn: number; scope: string | null }) {
     emit("INFO", "officernd_token_fetched", "OfficeRnD access token obtained", f);
   },
+  tokenRetry(f: { attempt: number; status: number | null; reason: string; waitMs: number }) {
+    emit(
+      "WARNING",
+      "officernd_token_retry",
+      `OfficeRnD token request: retrying after ${f.reason}`,
+      f,
+    );
+  },
+  tokenInvalidated(f: { reason: string }) {
+    emit("INFO", "officernd_token_invalidated", `OfficeRnD access token dropped (${f.reason})`, f);
+  },
   officeRndRequest(f: {
     resource: string;
     page: number;
@@ -149,10 +160,27 @@ export const logs = {
 
   // ---- HTTP -----------------------------------------------------------------------------------
 
-  httpRequest(f: { method: string; path: string; status: number; durationMs: number }) {
+  /** One per request. `path` never carries the query string; no header values are logged. */
+  httpRequest(f: {
+    method: string;
+    path: string;
+    status: number;
+    durationMs: number;
+    requestId?: string;
+    /** How the caller authenticated: "status_token", "admin:<uid>", or absent. */
+    principal?: string;
+  }) {
     emit("INFO", "http_request", `${f.method} ${f.path} ${f.status}`, f);
   },
-  httpError(f: { method: string; path: string; error: string }) {
+  httpError(f: { method: string; path: string; error: string; requestId?: string }) {
     emit("ERROR", "http_error", `${f.method} ${f.path} failed: ${f.error}`, f);
+  },
+  /** A caller was refused; `reason` is a fixed code, never the credential. */
+  httpAuthRejected(f: { method: string; path: string; reason: string; requestId?: string }) {
+    emit("WARNING", "http_auth_rejected", `${f.method} ${f.path}: ${f.reason}`, f);
+  },
+  /** A stored document the status API reads does not match its schema (it is skipped). */
+  statusDocumentInvalid(f: { path: string; issues: string }) {
+    emit("WARNING", "status_document_invalid", `${f.path} does not match its schema`, f);
   },
 };

@@ -1,0 +1,182 @@
+import { z } from "zod";
+import { BACKUP_TRIGGERS } from "../backup/documents";
+import { RESOURCE_NAMES, type ResourceName } from "../officernd/resources";
+
+/**
+ * The response of `GET /v1/office-rnd/backup-status` and of the CLI's `status` command.
+ *
+ * The first four keys are the design document's response, in its order and with its names
+ * (`backup`, `currentStats`, `syncHealth`, `lastChecked`); everything else comes after them.
+ * All times are ISO 8601 UTC strings (`Date.prototype.toISOString`).
+ */
+
+const isoTime = z.iso.datetime();
+const count = z.number().int().min(0);
+const percent = z.number().min(0).max(100);
+
+function perResource<T extends z.ZodType>(schema: T) {
+  return z.strictObject(
+    Object.fromEntries(RESOURCE_NAMES.map((name) => [name, schema])) as Record<ResourceName, T>,
+  );
+}
+
+export const BACKUP_STATE = ["completed", "failed", "never_run"] as const;
+export type BackupState = (typeof BACKUP_STATE)[number];
+
+export const SYNC_HEALTH = ["healthy", "out_of_sync"] as const;
+export type SyncHealth = (typeof SYNC_HEALTH)[number];
+
+export const ALERT_CODES = [
+  "backup_failed",
+  "backup_never_run",
+  "backup_stale",
+  "missing_records_high",
+  "out_of_sync",
+] as const;
+export type AlertCode = (typeof ALERT_CODES)[number];
+
+export const alertSchema = z.strictObject({
+  code: z.enum(ALERT_CODES),
+  severity: z.enum(["critical", "warning"]),
+  message: z.string(),
+});
+export type Alert = z.infer<typeof alertSchema>;
+
+export const resourceCountsSchema = z.strictObject({
+  /** Active documents in Firestore now (count aggregation; records marked removed excluded). */
+  firestore: count,
+  /** Records OfficeRnD listed in the latest run; null before any run or when that read failed. */
+  api: count.nullable(),
+  /** Records the latest run found in OfficeRnD but not in Firestore; null when `api` is null. */
+  missing: count.nullable(),
+});
+export type ResourceCounts = z.infer<typeof resourceCountsSchema>;
+
+export const volumePointSchema = z.strictObject({
+  /** When the run finished. */
+  at: isoTime,
+  api: count.nullable(),
+  firestore: count,
+});
+
+export const backupStatusResponseSchema = z.strictObject({
+  backup: z.strictObject({
+    /** When the latest run (completed or failed) happened; null before any run. */
+    lastBackup: isoTime.nullable(),
+    status: z.enum(BACKUP_STATE),
+    /** Total missing records across resources found by the latest run; null before any run. */
+    missingRecords: count.nullable(),
+    // ---- beyond the design document
+    runId: z.string().nullable(),
+    trigger: z.enum(BACKUP_TRIGGERS).nullable(),
+    /** Latest run that completed (kept across failed runs). */
+    lastCompleted: isoTime.nullable(),
+    /** The latest run's recorded failure, as the engine stored it (no secrets, no payloads). */
+    error: z.strictObject({ code: z.string().nullable(), message: z.string() }).nullable(),
+    /** A run currently holds the backup lock (its lease has not expired). */
+    inProgress: z
+      .strictObject({
+        runId: z.string(),
+        trigger: z.enum(BACKUP_TRIGGERS),
+        startedAt: isoTime,
+        expiresAt: isoTime,
+      })
+      .nullable(),
+  }),
+  currentStats: perResource(resourceCountsSchema),
+  /** Each resource's state when the latest run ended; null when unknown (see docs/api.md). */
+  syncHealth: perResource(z.enum(SYNC_HEALTH).nullable()),
+  /** When this response was computed. */
+  lastChecked: isoTime,
+  // ---- beyond the design document
+  alerts: z.array(alertSchema),
+  metrics: z.strictObject({
+    /** History documents the metrics below were computed from (newest first, at most N). */
+    runsConsidered: count,
+    dataConsistency: z.strictObject({
+      /** % of records the latest run found in sync (before it repaired anything). */
+      percent: percent.nullable(),
+      inSyncRecords: count.nullable(),
+      totalRecords: count.nullable(),
+      /** Mean of the same percentage over the runs considered. */
+      averagePercent: percent.nullable(),
+    }),
+    successRate: z.strictObject({
+      percent: percent.nullable(),
+      completed: count,
+      failed: count,
+      runs: count,
+    }),
+    /**
+     * Incidents: from the start of a run that failed or found drift to the end of the next run
+     * (possibly the same one) that completed in sync.
+     */
+    timeToRecover: z.strictObject({
+      recoveries: count,
+      lastMs: count.nullable(),
+      averageMs: count.nullable(),
+      maxMs: count.nullable(),
+      /** Start of an incident no run has recovered from yet. */
+      unresolvedSince: isoTime.nullable(),
+    }),
+    /** Per resource, oldest first: what OfficeRnD listed and what Firestore held at each run. */
+    dataVolume: perResource(z.array(volumePointSchema)),
+  }),
+  freshness: z.strictObject({
+    /** When the `api` counts (and `missing`) were read: the latest run's end. */
+    apiCountsAsOf: isoTime.nullable(),
+    apiCountsAgeSeconds: count.nullable(),
+    /** When the `firestore` counts were taken (the HTTP app reuses them for up to 30 s). */
+    firestoreCountsAsOf: isoTime,
+    firestoreCountsAgeSeconds: count,
+  }),
+});
+export type BackupStatusResponse = z.infer<typeof backupStatusResponseSchema>;
+
+/** One history entry as `GET /v1/office-rnd/backups` lists it. */
+export const backupRunSummarySchema = z.strictObject({
+  runId: z.string(),
+  trigger: z.enum(BACKUP_TRIGGERS),
+  status: z.enum(["completed", "failed"]),
+  startedAt: isoTime,
+  finishedAt: isoTime,
+  durationMs: count,
+  missingRecords: count,
+  inSync: z.boolean(),
+  /** Record documents written by the run. */
+  written: count,
+  error: z.strictObject({ code: z.string().nullable(), message: z.string() }).nullable(),
+  resources: perResource(
+    z.strictObject({
+      firestore: count,
+      api: count.nullable(),
+      missing: count,
+      changed: count,
+      orphaned: count,
+      written: count,
+      rejected: count,
+      removed: count,
+      unstorable: count,
+      conflicts: count,
+      guarded: z.boolean(),
+      error: z.string().nullable(),
+    }),
+  ),
+  /** OfficeRnD requests the run made; null when the run did not record them. */
+  apiRequests: z
+    .strictObject({
+      requests: count,
+      tokenRequests: count,
+      retries: count,
+      throttled: count,
+      waitMs: count,
+    })
+    .nullable(),
+});
+export type BackupRunSummary = z.infer<typeof backupRunSummarySchema>;
+
+export const backupRunsResponseSchema = z.strictObject({
+  runs: z.array(backupRunSummarySchema),
+  limit: z.number().int().min(1).max(100),
+});
+export type BackupRunsResponse = z.infer<typeof backupRunsResponseSchema>;

@@ -1,0 +1,166 @@
+import type { Firestore } from "firebase-admin/firestore";
+import type { BackupMetadata } from "../backup/documents";
+import { RESOURCE_NAMES, type ResourceName } from "../officernd/resources";
+import {
+  computeAlerts,
+  computeMetrics,
+  computeSyncHealth,
+  lastCompletedAt,
+  runInProgress,
+} from "./metrics";
+import { readBackupLock } from "../backup/lock";
+import { readBackupMetadata } from "../backup/metadata";
+import { liveCounts, type CountSource } from "./counts";
+import { listValidRuns } from "./read";
+import type { BackupRunSummary, BackupStatusResponse, ResourceCounts } from "./schema";
+
+export interface BackupStatusOptions {
+  now?: () => Date;
+  /** `missing_records_high` fires above this many missing records (BACKUP_MISSING_ALERT_THRESHOLD). */
+  missingAlertThreshold: number;
+  /** Run history documents the metrics are computed from (default 30). */
+  historyLimit?: number;
+  /** `backup_stale` fires when no run has completed for this long (default 48). */
+  staleAfterHours?: number;
+  /** Where the `firestore` counts come from (default: live; the HTTP app uses cachedCounts). */
+  counts?: CountSource;
+}
+
+export const DEFAULT_HISTORY_LIMIT = 30;
+export const DEFAULT_STALE_AFTER_HOURS = 48;
+
+/**
+ * The backup status, from Firestore alone (never the OfficeRnD API): `firestore` counts from
+ * count aggregations (see ./counts.ts), `api` and `missing` from the latest run's metadata, the
+ * rest from the run history. Two document reads (metadata, lock), one history query and two count
+ * aggregations per resource, all in parallel. An invalid metadata document throws
+ * InvalidBackupDocumentError (the status would be a guess).
+ */
+export async function getBackupStatus(
+  db: Firestore,
+  options: BackupStatusOptions,
+): Promise<BackupStatusResponse> {
+  const now = (options.now ?? (() => new Date()))();
+  const historyLimit = options.historyLimit ?? DEFAULT_HISTORY_LIMIT;
+
+  const [metadata, lock, history, counted] = await Promise.all([
+    readBackupMetadata(db),
+    readBackupLock(db, now),
+    listValidRuns(db, historyLimit),
+    (options.counts ?? liveCounts)(db, now),
+  ]);
+  const firestoreCounts = counted.counts;
+
+  // The metadata document is the latest run; count it even if its history entry is not there.
+  const runs =
+    metadata && !history.some((r) => r.runId === metadata.runId)
+      ? [metadata, ...history].slice(0, historyLimit)
+      : history;
+
+  const syncHealth = computeSyncHealth(metadata);
+  const completed = lastCompletedAt(metadata);
+
+  const currentStats = Object.fromEntries(
+    RESOURCE_NAMES.map((name): [ResourceName, ResourceCounts] => {
+      const api = metadata?.resources[name].api ?? null;
+      return [
+        name,
+        {
+          firestore: firestoreCounts[name],
+          api,
+          missing: api === null ? null : (metadata?.resources[name].missing ?? null),
+        },
+      ];
+    }),
+  ) as BackupStatusResponse["currentStats"];
+
+  const apiAsOf = metadata?.finishedAt.toDate() ?? null;
+  return {
+    backup: {
+      lastBackup: metadata ? metadata.lastBackup.toDate().toISOString() : null,
+      status: metadata ? metadata.status : "never_run",
+      missingRecords: metadata ? metadata.missingRecords : null,
+      runId: metadata?.runId ?? null,
+      trigger: metadata?.trigger ?? null,
+      lastCompleted: completed ? completed.toISOString() : null,
+      error: metadataError(metadata),
+      inProgress: runInProgress(lock, now),
+    },
+    currentStats,
+    syncHealth,
+    lastChecked: now.toISOString(),
+    alerts: computeAlerts(metadata, syncHealth, {
+      now,
+      missingAlertThreshold: options.missingAlertThreshold,
+      staleAfterHours: options.staleAfterHours ?? DEFAULT_STALE_AFTER_HOURS,
+    }),
+    metrics: computeMetrics(runs, metadata),
+    freshness: {
+      apiCountsAsOf: apiAsOf ? apiAsOf.toISOString() : null,
+      apiCountsAgeSeconds: apiAsOf ? ageSeconds(apiAsOf, now) : null,
+      firestoreCountsAsOf: counted.asOf.toISOString(),
+      firestoreCountsAgeSeconds: ageSeconds(counted.asOf, now),
+    },
+  };
+}
+
+function ageSeconds(then: Date, now: Date): number {
+  return Math.max(0, Math.floor((now.getTime() - then.getTime()) / 1000));
+}
+
+function metadataError(run: BackupMetadata | null): BackupRunSummary["error"] {
+  if (!run || run.status !== "failed") return null;
+  return { code: run.errorCode, message: run.error ?? "failed without a recorded message" };
+}
+
+/** One history document as the API lists it. */
+export function toRunSummary(run: BackupMetadata): BackupRunSummary {
+  return {
+    runId: run.runId,
+    trigger: run.trigger,
+    status: run.status,
+    startedAt: run.startedAt.toDate().toISOString(),
+    finishedAt: run.finishedAt.toDate().toISOString(),
+    durationMs: run.durationMs,
+    missingRecords: run.missingRecords,
+    inSync: run.inSync,
+    written: run.written,
+    error: metadataError(run),
+    resources: Object.fromEntries(
+      RESOURCE_NAMES.map((n) => {
+        const r = run.resources[n];
+        return [
+          n,
+          {
+            firestore: r.firestore,
+            api: r.api,
+            missing: r.missing,
+            changed: r.changed,
+            orphaned: r.orphaned,
+            written: r.written,
+            rejected: r.rejected,
+            removed: r.removed,
+            unstorable: r.unstorable,
+            conflicts: r.conflicts,
+            guarded: r.guarded,
+            error: r.error,
+          },
+        ];
+      }),
+    ) as BackupRunSummary["resources"],
+    apiRequests: run.api
+      ? {
+          requests: run.api.requests,
+          tokenRequests: run.api.tokenRequests,
+          retries: run.api.retries,
+          throttled: run.api.throttled,
+          waitMs: run.api.waitMs,
+        }
+      : null,
+  };
+}
+
+/** Recent runs, newest first, for `GET /v1/office-rnd/backups`. */
+export async function listRecentBackups(db: Firestore, limit: number): Promise<BackupRunSummary[]> {
+  return (await listValidRuns(db, limit)).map(toRunSummary);
+}
