@@ -118,11 +118,18 @@ process.stdin.on("end", stop); process.stdin.on("close", stop); process.stdin.re
 process.on("SIGTERM", stop); process.on("SIGINT", stop);
 `;
 
-async function waitUntilReady(host: string, child: ChildProcess, output: () => string, timeoutMs: number) {
+async function waitUntilReady(
+  host: string,
+  child: ChildProcess,
+  output: () => string,
+  timeoutMs: number,
+) {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) {
-      throw new Error(`Firestore emulator exited (code ${child.exitCode}) before it was ready:\n${output()}`);
+      throw new Error(
+        `Firestore emulator exited (code ${child.exitCode}) before it was ready:\n${output()}`,
+      );
     }
     try {
       const res = await fetch(`http://${host}/`, { signal: AbortSignal.timeout(1000) });
@@ -132,7 +139,9 @@ async function waitUntilReady(host: string, child: ChildProcess, output: () => s
     }
     await new Promise((r) => setTimeout(r, 150));
   }
-  throw new Error(`Firestore emulator did not answer on ${host} within ${timeoutMs} ms:\n${output()}`);
+  throw new Error(
+    `Firestore emulator did not answer on ${host} within ${timeoutMs} ms:\n${output()}`,
+  );
 }
 
 export async function startFirestoreEmulator(

@@ -58,7 +58,7 @@ export async function seedFirestoreMirror(
       const stored = changed.has(record._id)
         ? {
             ...record,
-            name: `${String(record.name ?? "")} (stale copy)`,
+            name: `${typeof record.name === "string" ? record.name : ""} (stale copy)`,
             modifiedAt: "2020-01-01T00:00:00.000Z",
           }
         : record;

@@ -35,5 +35,7 @@ export const api = onRequest(
     maxInstances: 10,
     secrets: [params.BACKUP_STATUS_TOKEN],
   },
-  (req, res) => apiApp()(req, res),
+  (req, res) => {
+    apiApp()(req, res);
+  },
 );

@@ -17,7 +17,10 @@ export function createTestFirestore(label = "test"): TestFirestore {
   if (!process.env.FIRESTORE_EMULATOR_HOST) {
     throw new Error("FIRESTORE_EMULATOR_HOST is not set: run the tests through jest (globalSetup)");
   }
-  const projectId = `demo-${label.toLowerCase().replace(/[^a-z0-9-]/g, "-").slice(0, 12)}-${randomUUID().slice(0, 8)}`;
+  const projectId = `demo-${label
+    .toLowerCase()
+    .replace(/[^a-z0-9-]/g, "-")
+    .slice(0, 12)}-${randomUUID().slice(0, 8)}`;
   const app = initializeApp({ projectId }, projectId);
   const db = getFirestore(app);
   return { db, app, projectId, close: () => deleteApp(app) };
