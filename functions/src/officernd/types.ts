@@ -30,13 +30,36 @@ export interface ListOptions {
   signal?: AbortSignal;
 }
 
+/** Every record of one listing at once (see `collectPages`); pages() is the streaming shape. */
+export interface ResourceListing {
+  resource: ResourceName;
+  pages: number;
+  records: OfficeRndRecord[];
+  rejected: RejectedRecord[];
+}
+
 /** Counters of one client instance (a run), for the run summary and the benchmark. */
 export interface ClientStats {
+  /** HTTP requests to the API (retries included; token calls not). */
   requests: number;
+  /** HTTP requests to the token endpoint (retries included). */
   tokenRequests: number;
+  /** Attempts repeated after a failure (429, 5xx, network, timeout, 401). */
   retries: number;
+  /** 429 answers received. */
   throttled: number;
+  /** Time spent waiting before retries (Retry-After and backoff). */
   waitMs: number;
+  /** Pages validated and handed out. */
+  pages?: number;
+  /** Valid records handed out. */
+  records?: number;
+  /** Records rejected by validation. */
+  rejected?: number;
+  /** Time requests spent queued in the read limiter (its spacing and 429 pauses). */
+  limiterWaitMs?: number;
+  /** Most API requests in flight at once. */
+  maxInFlight?: number;
 }
 
 export interface OfficeRndReader {
@@ -58,11 +81,17 @@ export type OfficeRndErrorCode =
   | "pagination" // repeating cursor or runaway page count
   | "duplicate_id"; // the same _id on two pages of one listing
 
+/**
+ * Codes for which a later run (Cloud Scheduler's retry) may succeed. `invalid_response` is one:
+ * the usual causes are a maintenance page or a body cut off in transit, both passing. The client
+ * itself does not retry it within a run.
+ */
 const RETRYABLE: ReadonlySet<OfficeRndErrorCode> = new Set([
   "throttled",
   "server",
   "network",
   "timeout",
+  "invalid_response",
 ]);
 
 /** Every failure of the client. Messages name resource and page and never contain secrets. */

@@ -1,0 +1,211 @@
+import { logs } from "../logs";
+import { excerpt } from "./http";
+import { resourceDefinition, type ResourceName } from "./resources";
+import { pageEnvelopeSchema, type OfficeRndRecord } from "./schemas";
+import {
+  OfficeRndError,
+  type ListOptions,
+  type OfficeRndReader,
+  type RejectedRecord,
+  type ResourceListing,
+  type ResourcePage,
+} from "./types";
+
+/**
+ * Cursor pagination of one listing: `$limit=50`, follow `cursorNext` until null. Each body is
+ * parsed and judged here (envelope, then every record on its own), and the listing is guarded
+ * against a cursor that repeats, a page count that runs away and an `_id` seen twice.
+ */
+
+/** OfficeRnD's maximum (and default) page size. */
+export const PAGE_SIZE = 50;
+
+export interface ParsedPage {
+  records: OfficeRndRecord[];
+  rejected: RejectedRecord[];
+  cursorNext: string | null;
+}
+
+function invalid(resource: ResourceName, page: number, what: string): OfficeRndError {
+  return new OfficeRndError(
+    "invalid_response",
+    `OfficeRnD ${resource} page ${page}: ${what}, not the documented list envelope`,
+    { resource, page, status: 200 },
+  );
+}
+
+/** Why a record was rejected, in a few words (never its values). */
+function rejection(raw: unknown, issues: readonly { path: PropertyKey[]; message: string }[]) {
+  if (raw === null || typeof raw !== "object" || Array.isArray(raw)) return "not an object";
+  if (!("_id" in raw) || (raw as { _id?: unknown })._id == null) return "missing _id";
+  const issue = issues[0];
+  if (!issue) return "invalid record";
+  const path = issue.path.map(String).join(".");
+  return path === "" ? issue.message : `${path}: ${issue.message}`;
+}
+
+/** Judges one 200 body: the envelope must be OfficeRnD's; records are validated one by one. */
+export function parsePage(
+  resource: ResourceName,
+  page: number,
+  body: string,
+  contentType = "",
+): ParsedPage {
+  let json: unknown;
+  try {
+    json = JSON.parse(body);
+  } catch (error: unknown) {
+    const reason = error instanceof Error ? error.message : "unparseable";
+    const looksHtml = /html/i.test(contentType) || /^\s*</.test(body);
+    throw invalid(
+      resource,
+      page,
+      looksHtml
+        ? `an HTML page ("${excerpt(body, 60)}")`
+        : `a body that is not valid JSON (${reason}; ${body.length} characters)`,
+    );
+  }
+  const envelope = pageEnvelopeSchema.safeParse(json);
+  if (!envelope.success) {
+    const issue = envelope.error.issues[0];
+    const where = issue ? `${issue.path.map(String).join(".") || "body"}: ${issue.message}` : "";
+    throw invalid(resource, page, `a JSON body with ${where}`);
+  }
+  // The schema tolerates a missing cursorNext; an envelope without it is not the documented
+  // one, and reading it as "last page" could silently cut the listing short.
+  if (!("cursorNext" in envelope.data)) {
+    throw invalid(resource, page, "a JSON body without cursorNext");
+  }
+
+  const { schema } = resourceDefinition(resource);
+  const records: OfficeRndRecord[] = [];
+  const rejected: RejectedRecord[] = [];
+  envelope.data.results.forEach((raw, index) => {
+    const result = schema.safeParse(raw);
+    if (result.success) {
+      // The record as OfficeRnD sent it (unknown fields and key order intact); it passed the
+      // resource schema, which extends the base record schema.
+      records.push(raw as OfficeRndRecord);
+      return;
+    }
+    const id =
+      raw !== null && typeof raw === "object" && typeof (raw as { _id?: unknown })._id === "string"
+        ? (raw as { _id: string })._id
+        : null;
+    rejected.push({ resource, page, index, id, reason: rejection(raw, result.error.issues) });
+  });
+  return { records, rejected, cursorNext: envelope.data.cursorNext ?? null };
+}
+
+export type PageFetcher = (
+  page: number,
+  cursor: string | null,
+  signal: AbortSignal,
+) => Promise<ParsedPage>;
+
+export interface PaginateOptions {
+  /** Runaway guard: more pages than this fails the listing. */
+  maxPages: number;
+  /** Fetch page n+1 while the consumer handles page n (at most one page ahead). */
+  prefetch: boolean;
+  signal?: AbortSignal;
+}
+
+/** Pages of one listing in order; throws OfficeRndError (pagination, duplicate_id, …). */
+export async function* paginate(
+  resource: ResourceName,
+  fetchPage: PageFetcher,
+  options: PaginateOptions,
+): AsyncGenerator<ResourcePage, void, undefined> {
+  const started = Date.now();
+  // Stops a prefetched request when the consumer stops early or the caller cancels.
+  const stop = new AbortController();
+  const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
+  const seenCursors = new Set<string>();
+  /** _id → page it was first seen on. Ids only: small next to the records themselves. */
+  const seenIds = new Map<string, number>();
+  let totals = { pages: 0, records: 0, rejected: 0 };
+  let pending: Promise<ParsedPage> | null = null;
+
+  try {
+    let page = 1;
+    pending = fetchPage(page, null, signal);
+    for (;;) {
+      const current = await pending;
+      pending = null;
+
+      for (const record of current.records) {
+        const firstPage = seenIds.get(record._id);
+        if (firstPage !== undefined) {
+          throw new OfficeRndError(
+            "duplicate_id",
+            `OfficeRnD ${resource} page ${page}: _id ${record._id} was already listed on page ${firstPage}`,
+            { resource, page },
+          );
+        }
+        seenIds.set(record._id, page);
+      }
+      if (current.rejected.length > 0) {
+        logs.recordsRejected({
+          resource,
+          page,
+          count: current.rejected.length,
+          reasons: [...new Set(current.rejected.map((r) => r.reason))],
+        });
+      }
+      totals = {
+        pages: totals.pages + 1,
+        records: totals.records + current.records.length,
+        rejected: totals.rejected + current.rejected.length,
+      };
+
+      const next = current.cursorNext;
+      if (next !== null) {
+        if (seenCursors.has(next)) {
+          throw new OfficeRndError(
+            "pagination",
+            `OfficeRnD ${resource} page ${page}: cursorNext repeats an earlier cursor; stopping instead of looping`,
+            { resource, page },
+          );
+        }
+        if (page >= options.maxPages) {
+          throw new OfficeRndError(
+            "pagination",
+            `OfficeRnD ${resource}: more than ${options.maxPages} pages; stopping (raise maxPages if the organization is really this large)`,
+            { resource, page },
+          );
+        }
+        seenCursors.add(next);
+        if (options.prefetch) {
+          pending = fetchPage(page + 1, next, signal);
+          // Handled when awaited; this only keeps an abandoned prefetch from being "unhandled".
+          pending.catch(() => undefined);
+        }
+      }
+
+      yield { resource, page, records: current.records, rejected: current.rejected };
+
+      if (next === null) break;
+      page += 1;
+      pending ??= fetchPage(page, next, signal);
+    }
+    logs.resourceRead({ resource, ...totals, durationMs: Date.now() - started });
+  } finally {
+    if (pending !== null) stop.abort(new Error("listing closed"));
+  }
+}
+
+/** Every record of one listing, for callers that want them all at once. */
+export async function collectPages(
+  reader: OfficeRndReader,
+  resource: ResourceName,
+  options: ListOptions = {},
+): Promise<ResourceListing> {
+  const listing: ResourceListing = { resource, pages: 0, records: [], rejected: [] };
+  for await (const page of reader.pages(resource, options)) {
+    listing.pages += 1;
+    for (const record of page.records) listing.records.push(record);
+    for (const rejected of page.rejected) listing.rejected.push(rejected);
+  }
+  return listing;
+}

@@ -1,0 +1,292 @@
+import { seedData, startSandbox, type JsonValue, type Sandbox } from "../../dev/sandbox";
+import { RESOURCES } from "../../src/officernd/resources";
+
+/** The sandbox itself, spoken to with plain fetch: it must behave like OfficeRnD as documented. */
+
+let sandbox: Sandbox;
+afterEach(async () => sandbox?.close());
+
+const SCOPES =
+  "flex.community.members.read flex.community.companies.read flex.community.opportunities.read";
+
+async function token(form: Record<string, string> = {}) {
+  const response = await fetch(sandbox.tokenUrl, {
+    method: "POST",
+    headers: { "content-type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams({
+      client_id: sandbox.clientId,
+      client_secret: sandbox.clientSecret,
+      grant_type: "client_credentials",
+      scope: SCOPES,
+      ...form,
+    }),
+  });
+  return {
+    status: response.status,
+    headers: response.headers,
+    body: (await response.json()) as Record<string, unknown>,
+  };
+}
+
+async function accessToken(scope = SCOPES): Promise<string> {
+  const { body } = await token({ scope });
+  return String(body.access_token);
+}
+
+interface Envelope {
+  results: Record<string, JsonValue>[];
+  cursorNext: string | null;
+  cursorPrev: string | null;
+  rangeStart: number;
+  rangeEnd: number;
+}
+
+async function list(path: string, bearer: string | null, query = "") {
+  const response = await fetch(`${sandbox.apiUrl}/organizations/${path}${query}`, {
+    headers: bearer === null ? {} : { authorization: `Bearer ${bearer}` },
+  });
+  const text = await response.text();
+  return {
+    status: response.status,
+    headers: response.headers,
+    text,
+    json: () => JSON.parse(text) as Envelope,
+  };
+}
+
+describe("sandbox token endpoint", () => {
+  it("answers client credentials like OfficeRnD", async () => {
+    sandbox = await startSandbox();
+    const { status, body, headers } = await token();
+    expect(status).toBe(200);
+    expect(headers.get("cache-control")).toBe("no-store");
+    expect(body).toEqual({
+      access_token: expect.stringMatching(/^[\w-]{40,}$/) as unknown,
+      token_type: "Bearer",
+      expires_in: 3599,
+      scope: SCOPES,
+    });
+  });
+
+  it("refuses wrong credentials, grants and scopes with OAuth errors", async () => {
+    sandbox = await startSandbox({ tokenRequestsPerMinute: null });
+    expect(await token({ client_secret: "nope" })).toMatchObject({
+      status: 401,
+      body: { error: "invalid_client" },
+    });
+    expect(await token({ grant_type: "password" })).toMatchObject({
+      status: 400,
+      body: { error: "unsupported_grant_type" },
+    });
+    expect(await token({ scope: "flex.community.members.write" })).toMatchObject({
+      status: 400,
+      body: { error: "invalid_scope" },
+    });
+  });
+
+  it("allows about 5 token requests a minute", async () => {
+    sandbox = await startSandbox();
+    for (let i = 0; i < 5; i += 1) expect((await token()).status).toBe(200);
+    const sixth = await token();
+    expect(sixth.status).toBe(429);
+    expect(Number(sixth.headers.get("retry-after"))).toBeGreaterThan(50);
+    expect(sandbox.stats.tokenThrottled).toBe(1);
+  });
+});
+
+describe("sandbox lists", () => {
+  it("checks the bearer token, its expiry, its scope and the organization", async () => {
+    sandbox = await startSandbox();
+    const org = sandbox.orgSlug;
+    expect((await list(`${org}/members`, null)).status).toBe(401);
+    expect((await list(`${org}/members`, "made-up")).status).toBe(401);
+    const membersOnly = await accessToken("flex.community.members.read");
+    expect((await list(`${org}/members`, membersOnly)).status).toBe(200);
+    expect((await list(`${org}/companies`, membersOnly)).status).toBe(403);
+    expect((await list(`other-org/members`, membersOnly)).status).toBe(404);
+    expect((await list(`${org}/invoices`, membersOnly)).status).toBe(404);
+    sandbox.expireTokens();
+    const expired = await list(`${org}/members`, membersOnly);
+    expect(expired.status).toBe(401);
+    expect(expired.headers.get("www-authenticate")).toMatch(/invalid_token/);
+  });
+
+  it("pages with $limit (default 50, capped silently at 50) and opaque cursors to the end", async () => {
+    sandbox = await startSandbox({ seed: { members: 120 } });
+    const bearer = await accessToken();
+    const path = `${sandbox.orgSlug}/members`;
+    expect((await list(path, bearer)).json().results).toHaveLength(50);
+    expect((await list(path, bearer, "?$limit=500")).json().results).toHaveLength(50);
+    expect((await list(path, bearer, "?$limit=0")).status).toBe(400);
+
+    const ids: string[] = [];
+    const ranges: [number, number][] = [];
+    let cursor: string | null = null;
+    do {
+      const query: string = `?$limit=7${cursor === null ? "" : `&$cursorNext=${encodeURIComponent(cursor)}`}`;
+      const page = (await list(path, bearer, query)).json();
+      ids.push(...page.results.map((r) => str(r._id)));
+      ranges.push([page.rangeStart, page.rangeEnd]);
+      if (page.cursorNext !== null) {
+        expect(Number.isNaN(Number(page.cursorNext))).toBe(true);
+        expect(page.cursorNext).toMatch(/^[\w-]{16,}$/);
+      }
+      cursor = page.cursorNext;
+    } while (cursor !== null);
+    expect(ids).toEqual(sandbox.data.members.ids());
+    expect(ranges[0]).toEqual([1, 7]);
+    expect(ranges.at(-1)).toEqual([120, 120]);
+    expect([...ids].sort()).toEqual(ids);
+    expect((await list(path, bearer, "?$cursorNext=MTAw")).status).toBe(400);
+  });
+
+  it("goes back with cursorPrev", async () => {
+    sandbox = await startSandbox({ seed: { members: 120 } });
+    const bearer = await accessToken();
+    const path = `${sandbox.orgSlug}/members`;
+    const first = (await list(path, bearer)).json();
+    expect(first.cursorPrev).toBeNull();
+    const second = (await list(path, bearer, `?$cursorNext=${first.cursorNext}`)).json();
+    const back = (await list(path, bearer, `?$cursorPrev=${second.cursorPrev}`)).json();
+    expect(back.results).toEqual(first.results);
+  });
+
+  it("filters on modifiedAt and createdAt ranges", async () => {
+    sandbox = await startSandbox({ seed: { members: 200, seed: 4 } });
+    const bearer = await accessToken();
+    const all = sandbox.data.members.all();
+    const since = "2024-06-01T00:00:00.000Z";
+    const count = async (query: string) => {
+      let n = 0;
+      let cursor: string | null = null;
+      do {
+        const page: Envelope = (
+          await list(
+            `${sandbox.orgSlug}/members`,
+            bearer,
+            `?${query}${cursor ? `&$cursorNext=${cursor}` : ""}`,
+          )
+        ).json();
+        n += page.results.length;
+        cursor = page.cursorNext;
+      } while (cursor !== null);
+      return n;
+    };
+    const modified = all.filter((r) => str(r.modifiedAt) >= since).length;
+    expect(await count(`modifiedAt[$gte]=${since}`)).toBe(modified);
+    expect(await count(`modifiedAt%5B%24gte%5D=${encodeURIComponent(since)}`)).toBe(modified);
+    expect(await count(`createdAt[$lt]=${since}`)).toBe(
+      all.filter((r) => str(r.createdAt) < since).length,
+    );
+    expect(
+      (await list(`${sandbox.orgSlug}/members`, bearer, "?modifiedAt[$gte]=yesterday")).status,
+    ).toBe(400);
+  });
+
+  it("answers 429 with Retry-After past its sliding read budget", async () => {
+    sandbox = await startSandbox({ readsPerMinute: 3 });
+    const bearer = await accessToken();
+    for (let i = 0; i < 3; i += 1)
+      expect((await list(`${sandbox.orgSlug}/companies`, bearer)).status).toBe(200);
+    const throttled = await list(`${sandbox.orgSlug}/companies`, bearer);
+    expect(throttled.status).toBe(429);
+    const retryAfter = Number(throttled.headers.get("retry-after"));
+    expect(retryAfter).toBeGreaterThanOrEqual(59);
+    expect(retryAfter).toBeLessThanOrEqual(60);
+    expect(sandbox.stats.throttled).toBe(1);
+    sandbox.configure({ readsPerMinute: null });
+    expect((await list(`${sandbox.orgSlug}/companies`, bearer)).status).toBe(200);
+  });
+
+  it("serves faults as configured: times, every, page and resource", async () => {
+    sandbox = await startSandbox({ readsPerMinute: null });
+    const bearer = await accessToken();
+    const handle = sandbox.setFault({ kind: "5xx", resource: "companies", every: 2, times: 2 });
+    const statuses = [];
+    for (let i = 0; i < 6; i += 1)
+      statuses.push((await list(`${sandbox.orgSlug}/companies`, bearer)).status);
+    expect(statuses).toEqual([200, 503, 200, 503, 200, 200]);
+    expect(handle.served()).toBe(2);
+    expect(sandbox.faults.list()).toEqual([]);
+    expect((await list(`${sandbox.orgSlug}/members`, bearer)).status).toBe(200);
+    sandbox.setFault({ kind: "truncated" });
+    const truncated = await list(`${sandbox.orgSlug}/members`, bearer);
+    expect(truncated.status).toBe(200);
+    expect(() => truncated.json()).toThrow();
+    sandbox.clearFaults();
+    expect(sandbox.stats.faultsServed).toBe(3);
+  });
+
+  it("counts requests per resource and their timing", async () => {
+    sandbox = await startSandbox({ latencyMs: 30 });
+    const bearer = await accessToken();
+    await Promise.all([
+      list(`${sandbox.orgSlug}/members`, bearer),
+      list(`${sandbox.orgSlug}/companies`, bearer),
+      list(`${sandbox.orgSlug}/companies`, bearer),
+    ]);
+    expect(sandbox.stats.byResource).toEqual({ members: 1, companies: 2, opportunities: 0 });
+    expect(sandbox.stats.maxInFlight).toBeGreaterThanOrEqual(2);
+    const entry = sandbox.stats.log.find((l) => l.route === "list");
+    expect((entry?.end ?? 0) - (entry?.at ?? 0)).toBeGreaterThanOrEqual(25);
+    expect(sandbox.env()).toEqual({
+      OFFICERND_ORG_SLUG: sandbox.orgSlug,
+      OFFICERND_CLIENT_ID: sandbox.clientId,
+      OFFICERND_CLIENT_SECRET: sandbox.clientSecret,
+      OFFICERND_API_URL: `${sandbox.url}/api/v2`,
+      OFFICERND_TOKEN_URL: `${sandbox.url}/oauth/token`,
+    });
+  });
+});
+
+function str(value: JsonValue | undefined): string {
+  return typeof value === "string" ? value : "";
+}
+
+function hasNestedArray(value: JsonValue, insideArray = false): boolean {
+  if (Array.isArray(value)) return insideArray || value.some((v) => hasNestedArray(v, true));
+  if (value !== null && typeof value === "object") {
+    return Object.values(value).some((v) => hasNestedArray(v, false));
+  }
+  return false;
+}
+
+describe("seed data", () => {
+  it("is deterministic, realistic and valid for the product's schemas", () => {
+    const a = seedData({ seed: 42 });
+    expect(JSON.stringify(seedData({ seed: 42 }))).toBe(JSON.stringify(a));
+    expect(JSON.stringify(seedData({ seed: 43 }))).not.toBe(JSON.stringify(a));
+    expect([a.members.length, a.companies.length, a.opportunities.length]).toEqual([120, 30, 45]);
+
+    const all = [...a.members, ...a.companies, ...a.opportunities];
+    expect(new Set(all.map((r) => r._id)).size).toBe(all.length);
+    for (const record of all) {
+      expect(record._id).toMatch(/^[0-9a-f]{24}$/);
+      expect(hasNestedArray(record)).toBe(false);
+      expect(new Date(str(record.modifiedAt)) >= new Date(str(record.createdAt))).toBe(true);
+    }
+    for (const [name, records] of Object.entries(a)) {
+      const { schema } = RESOURCES[name as keyof typeof RESOURCES];
+      for (const record of records) expect(schema.safeParse(record).success).toBe(true);
+    }
+    const companyIds = new Set(a.companies.map((c) => c._id));
+    const memberIds = new Set(a.members.map((m) => m._id));
+    expect(a.members.every((m) => m.company === null || companyIds.has(str(m.company)))).toBe(true);
+    expect(a.opportunities.every((o) => o.member === null || memberIds.has(str(o.member)))).toBe(
+      true,
+    );
+
+    const text = JSON.stringify(a);
+    expect(text).toMatch(/[\u3040-\u30ff]/); // Japanese
+    expect(text).toMatch(/\p{Extended_Pictographic}/u); // emoji
+    expect(a.members.some((m) => m.email === null)).toBe(true);
+    expect(a.members.some((m) => typeof m.x_legacyCode === "string")).toBe(true);
+  });
+
+  it("generates the benchmark's 17,000 records quickly", () => {
+    const started = Date.now();
+    const big = seedData({ members: 10_000, companies: 2_000, opportunities: 5_000 });
+    expect(Date.now() - started).toBeLessThan(2_000);
+    expect(big.members).toHaveLength(10_000);
+  });
+});
