@@ -2,11 +2,10 @@ import { randomBytes } from "node:crypto";
 import type { Firestore } from "firebase-admin/firestore";
 import { formatRun } from "../src/cli";
 import { closeDefaultApp, defaultFirestore } from "../src/firebase";
-import { createApp, listen, type RunningServer } from "../src/http";
+import { listen, type RunningServer } from "../src/http";
 import { cliLogSink } from "../src/cli";
 import { setLogSink } from "../src/logs";
-import { loadStatusConfig } from "../src/config";
-import { runBackupNow, startBackup } from "../src/runtime";
+import { createProductApp, runBackupNow, startBackup } from "../src/runtime";
 import type { BackupRunResult } from "../src/backup/run";
 import { clearFirestore, startFirestoreEmulator, type FirestoreEmulator } from "./emulator";
 import { startSandbox, type Sandbox } from "./sandbox";
@@ -63,9 +62,8 @@ export async function startLocalStack(
       orphaned: 1,
     });
     const result = await runBackupNow({ db }, "cli");
-    const app = createApp({
+    const app = createProductApp({
       db,
-      status: loadStatusConfig(process.env),
       startManualBackup: (trigger) => startBackup({ db }, trigger),
     });
     const server = await listen(app, { port: options.port ?? 8787 }).catch(() =>

@@ -1,10 +1,10 @@
 #!/usr/bin/env node
 import { parseArgs } from "node:util";
-import { ConfigError, loadAlertThreshold, loadStatusConfig } from "./config";
+import { ConfigError, loadAlertThreshold } from "./config";
 import { closeDefaultApp, defaultFirestore } from "./firebase";
-import { createApp, listen } from "./http";
+import { listen } from "./http";
 import { setLogSink, type LogEntry } from "./logs";
-import { runBackupNow, startBackup } from "./runtime";
+import { createProductApp, runBackupNow, startBackup } from "./runtime";
 import { getBackupStatus } from "./status";
 import type { BackupRunResult } from "./backup/run";
 
@@ -78,14 +78,10 @@ async function commandStatus(json: boolean): Promise<number> {
 
 async function commandServe(port: number, host: string): Promise<number> {
   const db = defaultFirestore();
-  const app = createApp({
+  const app = createProductApp({
     db,
-    status: loadStatusConfig(process.env),
     // Here the process stays up, so the run simply goes on after the 202.
-    startManualBackup: async (trigger) => {
-      const start = await startBackup({ db }, trigger);
-      return start;
-    },
+    startManualBackup: (trigger) => startBackup({ db }, trigger),
   });
   const server = await listen(app, { port, host });
   process.stderr.write(`Serving the backup API on ${server.url} (Ctrl-C stops)\n`);

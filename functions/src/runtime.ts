@@ -5,7 +5,9 @@ import { readBackupLock } from "./backup/lock";
 import { newRunId } from "./backup/metadata";
 import { loadBackupConfig, loadOfficeRndConfig, type ConfigSource } from "./config";
 import { createOfficeRndClient, type OfficeRndClientOptions } from "./officernd/client";
-import type { ManualBackupResult } from "./http";
+import { createApp, type ManualBackupResult, type ManualBackupStarter } from "./http";
+import type { Express } from "express";
+import { loadStatusConfig } from "./config";
 
 /**
  * Wiring shared by the functions, the CLI and the local stack: one OfficeRnD client per run
@@ -80,4 +82,21 @@ export async function enqueueManualBackup(
   const runId = newRunId(now);
   await enqueue({ runId, trigger: "manual" });
   return { busy: false, runId };
+}
+
+/**
+ * The product's HTTP app with every route, as the `api` function, the CLI's `serve` and the local
+ * stack serve it. Configuration from `source` (environment variables named like the params).
+ */
+export function createProductApp(deps: {
+  db: Firestore;
+  source?: ConfigSource;
+  startManualBackup?: ManualBackupStarter;
+}): Express {
+  const source = deps.source ?? process.env;
+  return createApp({
+    db: deps.db,
+    status: loadStatusConfig(source),
+    ...(deps.startManualBackup ? { startManualBackup: deps.startManualBackup } : {}),
+  });
 }

@@ -1,10 +1,9 @@
 import { getFunctions } from "firebase-admin/functions";
 import type { Express } from "express";
 import { onRequest } from "firebase-functions/v2/https";
-import { loadStatusConfig, params } from "../config";
+import { params } from "../config";
 import { defaultApp, defaultFirestore } from "../firebase";
-import { createApp } from "../http";
-import { BACKUP_TASK_FUNCTION, enqueueManualBackup } from "../runtime";
+import { BACKUP_TASK_FUNCTION, createProductApp, enqueueManualBackup } from "../runtime";
 
 let app: Express | undefined;
 
@@ -12,9 +11,8 @@ let app: Express | undefined;
 function apiApp(): Express {
   if (!app) {
     const db = defaultFirestore();
-    app = createApp({
+    app = createProductApp({
       db,
-      status: loadStatusConfig(process.env),
       startManualBackup: () =>
         enqueueManualBackup(db, (task) =>
           getFunctions(defaultApp()).taskQueue(BACKUP_TASK_FUNCTION).enqueue(task),
