@@ -9,6 +9,7 @@ module.exports = {
   },
   globalSetup: "<rootDir>/test/harness/global-setup.ts",
   globalTeardown: "<rootDir>/test/harness/global-teardown.ts",
+  setupFiles: ["<rootDir>/test/harness/quiet-logs.ts"],
   testTimeout: 60000,
   maxWorkers: 2,
 };
