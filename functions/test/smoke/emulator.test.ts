@@ -26,3 +26,9 @@ describe("Firestore emulator harness", () => {
     }
   });
 });
+
+describe("toolchain", () => {
+  it("runs on Node 24 or newer (firebase-admin 14 and the nodejs24 runtime need it)", () => {
+    expect(Number(process.versions.node.split(".")[0])).toBeGreaterThanOrEqual(24);
+  });
+});
