@@ -1,6 +1,4 @@
 import { randomBytes } from "node:crypto";
-import { setFlagsFromString } from "node:v8";
-import { runInNewContext } from "node:vm";
 import { deleteApp, initializeApp } from "firebase-admin/app";
 import { getFirestore, Timestamp, type Firestore } from "firebase-admin/firestore";
 import { startFirestoreEmulator } from "../dev/emulator";
@@ -12,6 +10,7 @@ import { loadBackupConfig, loadOfficeRndConfig } from "../src/config";
 import { onLogEntry, setLogSink, type LogEntry } from "../src/logs";
 import { createOfficeRndClient } from "../src/officernd/client";
 import { RESOURCE_NAMES, RESOURCES, type ResourceName } from "../src/officernd/resources";
+import { BENCH_SIZES, MemoryWatch, liveHeap, type Sample } from "./measure";
 
 /**
  * Backup engine benchmark: the real engine, the real OfficeRnD client over HTTP against the local
@@ -26,48 +25,12 @@ import { RESOURCE_NAMES, RESOURCES, type ResourceName } from "../src/officernd/r
  *   wall time, and peak RSS / heap over the baseline while the run lasts.
  */
 
-const SIZES: Record<ResourceName, number> = {
-  members: 10_000,
-  opportunities: 5_000,
-  companies: 2_000,
-};
+const SIZES = BENCH_SIZES;
 const PAGE_SIZE = 50;
 /** Same read budget on both sides, as in the client benchmark (production: 300/min). */
 const READS_PER_MINUTE = 3_000;
 const LATENCY_MS = 5;
 const DRIFT = Math.max(3, Number(process.env.BENCH_DRIFT ?? 30));
-
-interface Sample {
-  rss: number;
-  heap: number;
-}
-
-class MemoryWatch {
-  private timer: NodeJS.Timeout | null = null;
-  peak: Sample = { rss: 0, heap: 0 };
-  start(): this {
-    this.sample();
-    this.timer = setInterval(() => this.sample(), 20);
-    return this;
-  }
-  sample(): void {
-    const { rss, heapUsed } = process.memoryUsage();
-    this.peak = { rss: Math.max(this.peak.rss, rss), heap: Math.max(this.peak.heap, heapUsed) };
-  }
-  stop(): Sample {
-    if (this.timer) clearInterval(this.timer);
-    this.sample();
-    return this.peak;
-  }
-}
-
-/** Heap in use after a full GC (what is really held, unlike peaks, which include garbage). */
-function liveHeap(): number {
-  setFlagsFromString("--expose-gc");
-  const gc = runInNewContext("gc") as () => void;
-  gc();
-  return process.memoryUsage().heapUsed;
-}
 
 /** What the engine keeps per Firestore document: the three indexes, measured after GC. */
 async function indexFootprint(db: Firestore): Promise<{ documents: number; bytes: number }> {

@@ -1,11 +1,10 @@
-import { setFlagsFromString } from "node:v8";
-import { runInNewContext } from "node:vm";
 import { startSandbox, type Sandbox } from "../dev/sandbox";
 import { loadOfficeRndConfig } from "../src/config";
 import { setLogSink } from "../src/logs";
 import { createOfficeRndClient, type OfficeRndClient } from "../src/officernd/client";
 import { PAGE_SIZE } from "../src/officernd/pages";
 import { RESOURCE_NAMES, type ResourceName } from "../src/officernd/resources";
+import { BENCH_SIZES, MemoryWatch, liveHeap, type Sample } from "./measure";
 
 /**
  * OfficeRnD client benchmark against the local sandbox: 10,000 members, 2,000 companies and
@@ -15,11 +14,7 @@ import { RESOURCE_NAMES, type ResourceName } from "../src/officernd/resources";
  *   peak RSS and heap, for a run that keeps every record and for one that streams pages.
  */
 
-const SIZES: Record<ResourceName, number> = {
-  members: 10_000,
-  companies: 2_000,
-  opportunities: 5_000,
-};
+const SIZES = BENCH_SIZES;
 /**
  * Same budget on both sides: the client must use it fully without ever being throttled. The
  * pages of one listing are serial (each cursor comes from the page before), so the spacing
@@ -28,41 +23,6 @@ const SIZES: Record<ResourceName, number> = {
  */
 const READS_PER_MINUTE = 2_000;
 const LATENCY_MS = 20;
-
-/**
- * Heap still in use after a full GC: what the run really holds, unlike peaks, which depend on
- * when the collector ran. `gc` is exposed at runtime so `npm run bench` needs no node flags.
- */
-function liveHeap(): number {
-  setFlagsFromString("--expose-gc");
-  const gc = runInNewContext("gc") as () => void;
-  gc();
-  return process.memoryUsage().heapUsed;
-}
-
-interface Sample {
-  rss: number;
-  heap: number;
-}
-
-class MemoryWatch {
-  private timer: NodeJS.Timeout | null = null;
-  peak: Sample = { rss: 0, heap: 0 };
-  start(): this {
-    this.sample();
-    this.timer = setInterval(() => this.sample(), 20);
-    return this;
-  }
-  sample(): void {
-    const { rss, heapUsed } = process.memoryUsage();
-    this.peak = { rss: Math.max(this.peak.rss, rss), heap: Math.max(this.peak.heap, heapUsed) };
-  }
-  stop(): Sample {
-    if (this.timer) clearInterval(this.timer);
-    this.sample();
-    return this.peak;
-  }
-}
 
 interface VariantResult {
   name: string;

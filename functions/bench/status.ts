@@ -14,7 +14,8 @@ import {
 import { newRunId } from "../src/backup/metadata";
 import { createApp, listen } from "../src/http";
 import { setLogSink } from "../src/logs";
-import { RESOURCES, RESOURCE_NAMES, type ResourceName } from "../src/officernd/resources";
+import { RESOURCES, RESOURCE_NAMES } from "../src/officernd/resources";
+import { BENCH_SIZES } from "./measure";
 
 /**
  * `GET /v1/office-rnd/backup-status` on loopback against the Firestore emulator: 2,000 sequential
@@ -27,11 +28,7 @@ const REQUESTS = 2_000;
 const LIVE_REQUESTS = 200;
 const WARMUP = 50;
 const TARGET_P50_MS = 20;
-const RECORDS: Record<ResourceName, number> = {
-  members: 10_000,
-  opportunities: 5_000,
-  companies: 2_000,
-};
+const RECORDS = BENCH_SIZES;
 /** Share of records marked removed in OfficeRnD (excluded from the active counts). */
 const REMOVED_SHARE = 0.02;
 const HISTORY_RUNS = 30;
