@@ -39,6 +39,12 @@ export const params = {
     description: "Largest share a resource may shrink by against Firestore before removals stop",
   }),
   BACKUP_MISSING_ALERT_THRESHOLD: defineInt("BACKUP_MISSING_ALERT_THRESHOLD", { default: 10 }),
+  /** The signing secret OfficeRnD shows when the webhook is registered (docs/webhooks.md). */
+  OFFICERND_WEBHOOK_SECRET: defineSecret("OFFICERND_WEBHOOK_SECRET"),
+  OFFICERND_WEBHOOK_TOLERANCE_SECONDS: defineInt("OFFICERND_WEBHOOK_TOLERANCE_SECONDS", {
+    default: 300,
+    description: "How far a webhook signature's timestamp may be from now, in seconds",
+  }),
 } as const;
 
 export type ConfigVariable = keyof typeof params;
@@ -106,6 +112,13 @@ const statusShape = {
   ...alertShape,
 };
 
+const webhookShape = {
+  OFFICERND_WEBHOOK_SECRET: nonEmpty("the webhook signing secret OfficeRnD shows for the webhook"),
+  OFFICERND_WEBHOOK_TOLERANCE_SECONDS: positiveInt
+    .max(86_400, "must be at most 86400 (one day)")
+    .default(300),
+};
+
 export interface OfficeRndConfig {
   orgSlug: string;
   clientId: string;
@@ -124,6 +137,13 @@ export interface BackupConfig {
 export interface StatusConfig {
   statusToken: string;
   missingAlertThreshold: number;
+}
+
+export interface WebhookConfig {
+  /** HMAC-SHA256 key of the `officernd-signature` header. */
+  secret: string;
+  /** Largest accepted distance between the signature's timestamp and now. */
+  toleranceSeconds: number;
 }
 
 /** Empty strings count as unset, as in a shell `export X=`. */
@@ -173,5 +193,14 @@ export function loadStatusConfig(source: ConfigSource = process.env): StatusConf
   return {
     statusToken: c.BACKUP_STATUS_TOKEN,
     missingAlertThreshold: c.BACKUP_MISSING_ALERT_THRESHOLD,
+  };
+}
+
+/** The webhook route's settings; the app answers 503 on that route when this throws. */
+export function loadWebhookConfig(source: ConfigSource = process.env): WebhookConfig {
+  const c = parse(webhookShape, source);
+  return {
+    secret: c.OFFICERND_WEBHOOK_SECRET,
+    toleranceSeconds: c.OFFICERND_WEBHOOK_TOLERANCE_SECONDS,
   };
 }

@@ -1,4 +1,7 @@
 import * as logger from "firebase-functions/logger";
+import type { ResourceStats } from "./backup/documents";
+import type { ResourceName } from "./officernd/resources";
+import { runSyncHealth } from "./ops/sync-health";
 
 /**
  * Every structured log event of the product, named, with stable fields. Each entry carries
@@ -133,7 +136,11 @@ export const logs = {
       f,
     );
   },
-  /** The one summary entry per run; log-based metrics and alerts read its fields. */
+  /**
+   * The one summary entry per run; the log-based metrics in monitoring/ read its fields
+   * (status, missingRecords, syncHealth.<resource>), and test/ops/monitoring.test.ts holds them
+   * to it. `syncHealth` is derived here, by the status endpoint's rule.
+   */
   backupSummary(
     f: {
       runId: string;
@@ -142,7 +149,8 @@ export const logs = {
       durationMs: number;
       missingRecords: number;
       written: number;
-      resources: Record<string, unknown>;
+      inSync: boolean;
+      resources: Record<ResourceName, ResourceStats>;
       error?: string | null;
       errorCode?: string | null;
     } & LogFields,
@@ -151,7 +159,7 @@ export const logs = {
       f.status === "completed" ? "INFO" : "ERROR",
       "backup_summary",
       `Backup ${f.runId} ${f.status}: ${f.missingRecords} missing, ${f.written} written`,
-      f,
+      { ...f, syncHealth: runSyncHealth(f) },
     );
   },
   backupFailed(f: { runId: string; code: string; error: string }) {
@@ -182,5 +190,76 @@ export const logs = {
   /** A stored document the status API reads does not match its schema (it is skipped). */
   statusDocumentInvalid(f: { path: string; issues: string }) {
     emit("WARNING", "status_document_invalid", `${f.path} does not match its schema`, f);
+  },
+
+  // ---- Webhooks (POST /v1/office-rnd/webhook) ---------------------------------------------------
+  // Never the secret, a signature (sent or expected) or a payload: ids, types and fixed codes.
+
+  /** A signed event handled; `outcome`: applied | unchanged | stale | duplicate. */
+  webhookProcessed(f: {
+    eventId: string;
+    eventType: string;
+    outcome: string;
+    resource: string;
+    recordId: string;
+    /** For removals that changed the mirror: marked | deleted. */
+    removal: string | null;
+    durationMs: number;
+    requestId: string;
+  }) {
+    emit(
+      "INFO",
+      "webhook_processed",
+      `Webhook ${f.eventType} ${f.eventId} (${f.resource} ${f.recordId}): ${f.outcome}`,
+      f,
+    );
+  },
+  /** A signed event of a type the mirror does not follow: acknowledged (2xx), nothing written. */
+  webhookIgnored(f: {
+    eventId: string;
+    eventType: string;
+    duplicate: boolean;
+    durationMs: number;
+    requestId: string;
+  }) {
+    emit(
+      "INFO",
+      "webhook_ignored",
+      `Webhook ${f.eventType} ${f.eventId}: not a mirrored event type, acknowledged`,
+      f,
+    );
+  },
+  /** A delivery refused (4xx); `reason` is a fixed code (documents.ts REJECTION_REASONS). */
+  webhookRejected(f: {
+    reason: string;
+    status: number;
+    requestId: string;
+    bodyBytes: number | null;
+    /** The `t` of a signature that verified (stale_timestamp), and its distance from now. */
+    signedAt?: number;
+    skewSeconds?: number;
+    /** What is wrong with a signed payload: field paths and rules, never values. */
+    detail?: string;
+    eventId?: string;
+    eventType?: string;
+  }) {
+    emit("WARNING", "webhook_rejected", `Webhook rejected (${f.status}): ${f.reason}`, f);
+  },
+  /** The event could not be stored: answered 5xx so OfficeRnD delivers it again. */
+  webhookFailed(f: { eventId: string; eventType: string; error: string; requestId: string }) {
+    emit(
+      "ERROR",
+      "webhook_failed",
+      `Webhook ${f.eventType} ${f.eventId} not stored: ${f.error}`,
+      f,
+    );
+  },
+  /** The route is not configured on this deployment (e.g. OFFICERND_WEBHOOK_SECRET unset): 503. */
+  webhookUnavailable(f: { reason: string; requestId: string }) {
+    emit("ERROR", "webhook_unavailable", `Webhook not configured: ${f.reason}`, f);
+  },
+  /** A delivery counter could not be updated (the delivery itself was answered as usual). */
+  webhookStatsFailed(f: { what: string; error: string }) {
+    emit("WARNING", "webhook_stats_failed", `Webhook ${f.what} not counted: ${f.error}`, f);
   },
 };

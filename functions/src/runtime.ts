@@ -8,6 +8,7 @@ import { createOfficeRndClient, type OfficeRndClientOptions } from "./officernd/
 import { createApp, type ManualBackupResult, type ManualBackupStarter } from "./http";
 import type { Express } from "express";
 import { loadStatusConfig } from "./config";
+import { loadWebhookSetup, webhookRoute } from "./webhooks";
 
 /**
  * Wiring shared by the functions, the CLI and the local stack: one OfficeRnD client per run
@@ -87,16 +88,32 @@ export async function enqueueManualBackup(
 /**
  * The product's HTTP app with every route, as the `api` function, the CLI's `serve` and the local
  * stack serve it. Configuration from `source` (environment variables named like the params).
+ * The status routes need BACKUP_STATUS_TOKEN (the app is not built without it); the webhook route
+ * needs OFFICERND_WEBHOOK_SECRET, and without it (a status-only deployment) only that route is
+ * off: it answers 503 `webhook_not_configured`.
  */
 export function createProductApp(deps: {
   db: Firestore;
   source?: ConfigSource;
   startManualBackup?: ManualBackupStarter;
+  /** The webhook's clock (signature timestamps, `_sync.syncedAt`); tests set it. */
+  now?: () => Date;
 }): Express {
   const source = deps.source ?? process.env;
-  return createApp({
-    db: deps.db,
-    status: loadStatusConfig(source),
-    ...(deps.startManualBackup ? { startManualBackup: deps.startManualBackup } : {}),
-  });
+  return createApp(
+    {
+      db: deps.db,
+      status: loadStatusConfig(source),
+      ...(deps.startManualBackup ? { startManualBackup: deps.startManualBackup } : {}),
+    },
+    {
+      routes: [
+        webhookRoute({
+          db: deps.db,
+          setup: loadWebhookSetup(source),
+          ...(deps.now ? { now: deps.now } : {}),
+        }),
+      ],
+    },
+  );
 }

@@ -33,3 +33,20 @@ export {
   type SeedOptions,
 } from "./seed";
 export { ResourceStore, createSandboxData, type SandboxData } from "./store";
+export {
+  WEBHOOK_EVENT_PREFIX,
+  WEBHOOK_SIGNATURE_HEADER,
+  deliverWebhook,
+  newEventId,
+  recordEvent,
+  signWebhook,
+  webhookEvent,
+  webhookSignature,
+  webhookSignatureHeader,
+  type DeliveryResponse,
+  type EventOptions,
+  type SandboxWebhookEvent,
+  type SignOptions,
+  type SignedWebhook,
+  type WebhookAction,
+} from "./webhooks";

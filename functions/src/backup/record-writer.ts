@@ -9,9 +9,11 @@ import {
   type BulkWriterOptions,
   type DocumentData,
   type Firestore,
+  type Transaction,
 } from "firebase-admin/firestore";
 import { RESOURCES, RESOURCE_NAMES, type ResourceName } from "../officernd/resources";
 import type { OfficeRndRecord } from "../officernd/schemas";
+import { FIRESTORE_TIMEOUT_MS, settlesWithin } from "./deadline";
 import { SYNC_FIELD, type SyncInfo, type SyncSource } from "./documents";
 
 /**
@@ -19,7 +21,8 @@ import { SYNC_FIELD, type SyncInfo, type SyncSource } from "./documents";
  * - the Firestore document of an OfficeRnD record (the record as returned, plus `_sync`);
  * - the canonical content hash that every comparison uses (ignores `_sync` and key order);
  * - a check for values Firestore cannot store, so such a record fails on its own, clearly;
- * - writes: the webhook's unconditional ones, and the backup's conditional ones, which only
+ * - writes: single ones (also queued inside a caller's transaction, which the webhook uses to
+ *   compare `modifiedAt` and write atomically), and the backup's conditional ones, which only
  *   apply if the document is still the version the backup read (a webhook that lands during a
  *   run wins; the next run re-checks that document).
  */
@@ -276,6 +279,50 @@ export async function deleteRecord(
   await recordRef(db, resource, id).delete();
 }
 
+// ---- Writes inside a caller's transaction (the webhook's check-then-write) ----------------------
+// The same documents as above; the caller reads the current document in the same transaction and
+// decides (e.g. by `modifiedAt`) whether to write, so the check and the write are one atomic step.
+
+/** Queues a create-or-replace in `tx`. Throws UnstorableRecordError before queuing anything. */
+export function writeRecordIn(
+  tx: Transaction,
+  db: Firestore,
+  resource: ResourceName,
+  record: OfficeRndRecord,
+  context: WriteContext,
+): void {
+  const problem = findUnstorable(resource, record);
+  if (problem !== null) throw new UnstorableRecordError(resource, record._id, problem);
+  tx.set(
+    recordRef(db, resource, record._id),
+    recordDocument(record, syncInfo(context.source, context.now)),
+  );
+}
+
+/** Queues marking an existing document removed (content kept); the transaction read it. */
+export function markRecordRemovedIn(
+  tx: Transaction,
+  db: Firestore,
+  resource: ResourceName,
+  id: string,
+  context: WriteContext,
+): void {
+  tx.update(
+    recordRef(db, resource, id),
+    new FieldPath(SYNC_FIELD),
+    syncInfo(context.source, context.now, true),
+  );
+}
+
+export function deleteRecordIn(
+  tx: Transaction,
+  db: Firestore,
+  resource: ResourceName,
+  id: string,
+): void {
+  tx.delete(recordRef(db, resource, id));
+}
+
 // ---- Backup writes (conditional, in bulk) --------------------------------------------------------
 
 /** The version of an existing document the backup read; its writes apply only to that version. */
@@ -346,6 +393,12 @@ export interface ApplyWritesOptions extends WriteContext {
   bulkWriter?: BulkWriterOptions;
   /** Attempts per write for transient Firestore errors (default 4). */
   maxAttempts?: number;
+  /**
+   * Longest wait for one chunk (default 60 s, see ./deadline.ts). Past it the sync stops as after
+   * a failed chunk: the writes still unanswered are reported failed (not confirmed) and the rest
+   * are not attempted, so the run can end, record and free its lock while Firestore is down.
+   */
+  chunkTimeoutMs?: number;
 }
 
 const GRPC_UNKNOWN = 2;
@@ -381,6 +434,8 @@ export function isTransientFirestoreError(error: unknown): boolean {
   const code = grpcCode(error);
   return code === null || TRANSIENT_GRPC.has(code);
 }
+
+const NO_ANSWER = Symbol("no answer");
 
 function errorText(error: unknown): string {
   const text = error instanceof Error ? error.message : String(error);
@@ -503,6 +558,8 @@ export async function applyRecordWrites(
   }
   if (storable.length === 0) return outcome;
 
+  const chunkTimeoutMs = options.chunkTimeoutMs ?? FIRESTORE_TIMEOUT_MS;
+  let stalled = false;
   const writer = db.bulkWriter(options.bulkWriter);
   writer.onWriteError((error) => {
     const code = error.code as number;
@@ -512,7 +569,9 @@ export async function applyRecordWrites(
   try {
     for (let chunk = 0; chunk < chunks; chunk += 1) {
       const slice = storable.slice(chunk * chunkSize, (chunk + 1) * chunkSize);
-      const pending = slice.map((write) => {
+      // null once written, the error once refused, NO_ANSWER while Firestore has not answered.
+      const results: unknown[] = slice.map(() => NO_ANSWER);
+      const pending = slice.map((write, i) => {
         let result: Promise<unknown>;
         try {
           result = enqueue(writer, db, write, options);
@@ -521,15 +580,25 @@ export async function applyRecordWrites(
           result = Promise.reject(Object.assign(new Error(errorText(error)), { code: 3 }));
         }
         return result.then(
-          () => null,
-          (error: unknown) => error,
+          () => {
+            results[i] = null;
+          },
+          (error: unknown) => {
+            results[i] = error ?? new Error("write failed");
+          },
         );
       });
-      await writer.flush();
-      const errors = await Promise.all(pending);
+      const answered = writer.flush().then(() => Promise.all(pending));
+      stalled = !(await settlesWithin(answered, chunkTimeoutMs));
       slice.forEach((write, i) => {
-        const error = errors[i] ?? null;
+        const result = results[i];
         const counts = outcome.byResource[write.resource];
+        if (result === NO_ANSWER) {
+          outcome.failed.push(issue(write, `no answer from Firestore within ${chunkTimeoutMs} ms`));
+          counts.failed += 1;
+          return;
+        }
+        const error = result ?? null;
         const code = error === null ? null : grpcCode(error);
         if (error === null) {
           outcome.written += 1;
@@ -567,7 +636,9 @@ export async function applyRecordWrites(
       }
     }
   } finally {
-    await writer.close().catch(() => undefined);
+    // After a stall, close() would wait for the unanswered writes as long as the client retries.
+    if (stalled) void writer.close().catch(() => undefined);
+    else await writer.close().catch(() => undefined);
   }
   return outcome;
 }

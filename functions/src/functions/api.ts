@@ -23,15 +23,17 @@ function apiApp(): Express {
 }
 
 /**
- * `api`: the Express app (GET /v1/office-rnd/backup-status, …). Hosting rewrites /v1/** here.
- * It never calls OfficeRnD (status comes from Firestore), so it needs no OfficeRnD secret.
+ * `api`: the Express app (GET /v1/office-rnd/backup-status, POST /v1/office-rnd/webhook, …).
+ * Hosting rewrites /v1/** here. It never calls OfficeRnD (status comes from Firestore), so it
+ * needs no OfficeRnD client secret; it verifies OfficeRnD's webhook signatures with
+ * OFFICERND_WEBHOOK_SECRET.
  */
 export const api = onRequest(
   {
     timeoutSeconds: 60,
     memory: "256MiB",
     maxInstances: 10,
-    secrets: [params.BACKUP_STATUS_TOKEN],
+    secrets: [params.BACKUP_STATUS_TOKEN, params.OFFICERND_WEBHOOK_SECRET],
   },
   (req, res) => {
     apiApp()(req, res);

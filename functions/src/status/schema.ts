@@ -130,6 +130,21 @@ export const backupStatusResponseSchema = z.strictObject({
     firestoreCountsAsOf: isoTime,
     firestoreCountsAgeSeconds: count,
   }),
+  /** OfficeRnD webhook deliveries (docs/webhooks.md): when they stop, this shows it. */
+  webhooks: z.strictObject({
+    /** Latest signed delivery (any event type, redeliveries included); null before the first. */
+    lastReceivedAt: isoTime.nullable(),
+    /**
+     * Distinct events processed since the latest backup run started (every event processed in
+     * the last 7 days, the retention of processed-event ids, before any run).
+     */
+    receivedSinceLastBackup: count,
+    /** Deliveries refused (bad, missing or stale signature, invalid body, …) since counting began. */
+    rejected: count,
+    lastRejectedAt: isoTime.nullable(),
+    /** Signed deliveries per event type since counting began (redeliveries included). */
+    byType: z.record(z.string(), count),
+  }),
 });
 export type BackupStatusResponse = z.infer<typeof backupStatusResponseSchema>;
 

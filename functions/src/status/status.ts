@@ -13,6 +13,7 @@ import { readBackupMetadata } from "../backup/metadata";
 import { liveCounts, type CountSource } from "./counts";
 import { listValidRuns } from "./read";
 import type { BackupRunSummary, BackupStatusResponse, ResourceCounts } from "./schema";
+import { readWebhookHealth } from "./webhooks";
 
 export interface BackupStatusOptions {
   now?: () => Date;
@@ -32,9 +33,10 @@ export const DEFAULT_STALE_AFTER_HOURS = 48;
 /**
  * The backup status, from Firestore alone (never the OfficeRnD API): `firestore` counts from
  * count aggregations (see ./counts.ts), `api` and `missing` from the latest run's metadata, the
- * rest from the run history. Two document reads (metadata, lock), one history query and two count
- * aggregations per resource, all in parallel. An invalid metadata document throws
- * InvalidBackupDocumentError (the status would be a guess).
+ * rest from the run history, `webhooks` from the delivery counters. Three document reads
+ * (metadata, lock, webhook stats), one history query, two count aggregations per resource and one
+ * over the processed webhook events, in parallel (the last once the metadata is read). An invalid
+ * metadata document throws InvalidBackupDocumentError (the status would be a guess).
  */
 export async function getBackupStatus(
   db: Firestore,
@@ -43,11 +45,14 @@ export async function getBackupStatus(
   const now = (options.now ?? (() => new Date()))();
   const historyLimit = options.historyLimit ?? DEFAULT_HISTORY_LIMIT;
 
-  const [metadata, lock, history, counted] = await Promise.all([
-    readBackupMetadata(db),
+  const metadataRead = readBackupMetadata(db);
+  const [metadata, lock, history, counted, webhooks] = await Promise.all([
+    metadataRead,
     readBackupLock(db, now),
     listValidRuns(db, historyLimit),
     (options.counts ?? liveCounts)(db, now),
+    // Deliveries since the latest run started: needs that run's time, then one count.
+    metadataRead.then((m) => readWebhookHealth(db, m?.startedAt.toDate() ?? null)),
   ]);
   const firestoreCounts = counted.counts;
 
@@ -101,6 +106,7 @@ export async function getBackupStatus(
       firestoreCountsAsOf: counted.asOf.toISOString(),
       firestoreCountsAgeSeconds: ageSeconds(counted.asOf, now),
     },
+    webhooks,
   };
 }
 

@@ -94,6 +94,7 @@ describe("HTTP API (real app, real Firestore emulator)", () => {
         "alerts",
         "metrics",
         "freshness",
+        "webhooks",
       ]);
     });
 

@@ -99,6 +99,13 @@ describe("getBackupStatus (real Firestore emulator)", () => {
         firestoreCountsAsOf: "2024-01-15T14:30:00.000Z",
         firestoreCountsAgeSeconds: 0,
       },
+      webhooks: {
+        lastReceivedAt: null,
+        receivedSinceLastBackup: 0,
+        rejected: 0,
+        lastRejectedAt: null,
+        byType: {},
+      },
     } satisfies BackupStatusResponse);
     expect(() => backupStatusResponseSchema.parse(status)).not.toThrow();
   });

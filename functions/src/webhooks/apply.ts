@@ -1,0 +1,223 @@
+import {
+  Timestamp,
+  type DocumentSnapshot,
+  type Firestore,
+  type Transaction,
+} from "firebase-admin/firestore";
+import type { BackupConfig } from "../config";
+import { SYNC_FIELD, syncInfoSchema } from "../backup/documents";
+import {
+  deleteRecordIn,
+  findUnstorable,
+  markRecordRemovedIn,
+  recordRef,
+  sameRecordContent,
+  UnstorableRecordError,
+  writeRecordIn,
+} from "../backup/record-writer";
+import type { ResourceName } from "../officernd/resources";
+import type { OfficeRndRecord } from "../officernd/schemas";
+import {
+  eventDocId,
+  tombstoneSchema,
+  WEBHOOK_EVENTS_COLLECTION,
+  WEBHOOK_RETENTION_MS,
+  WEBHOOK_TOMBSTONES_COLLECTION,
+  type Tombstone,
+  type WebhookEventDoc,
+  type WebhookOutcome,
+} from "./documents";
+import type { WebhookChange, WebhookEnvelope } from "./payload";
+
+/**
+ * Applies one event to the mirror in one Firestore transaction: it reads the processed-event
+ * marker, the record's document and its tombstone, decides, then writes the record (through the
+ * backup's record writer: same document format, `_sync.source = "webhook"`) together with the
+ * marker. So a redelivered event has no effect, an older event never overwrites newer data, and
+ * when the transaction has committed the change is durable (the route answers 2xx only then).
+ *
+ * Order: OfficeRnD's `modifiedAt` (ISO 8601). An event older than the stored record is `stale`;
+ * one with the same content is `unchanged`; with the same `modifiedAt` but other content it is
+ * applied (OfficeRnD changed the record twice within its clock's resolution; the later delivery is
+ * the better guess, and the next backup settles it). A record marked removed comes back only with
+ * a later `modifiedAt`. A removal leaves a tombstone at the later of the removed object's
+ * `modifiedAt` and the event's `createdAt`: created/updated events up to that time are stale.
+ * Removals follow the backup's orphan policy (`mark`: `_sync.removedAt` set, content kept;
+ * `delete`: the document deleted).
+ */
+
+export interface ApplyOptions {
+  orphanPolicy: BackupConfig["orphanPolicy"];
+  now: Date;
+}
+
+export type ApplyResult =
+  | { outcome: "duplicate" }
+  | {
+      outcome: WebhookOutcome;
+      /** For removals that changed the mirror: how. */
+      removal: "marked" | "deleted" | null;
+    };
+
+/** epoch ms of an ISO time, or null when absent or unparseable. */
+export function versionOf(value: unknown): number | null {
+  if (typeof value !== "string" || value === "") return null;
+  const ms = Date.parse(value);
+  return Number.isNaN(ms) ? null : ms;
+}
+
+export function tombstoneId(resource: ResourceName, id: string): string {
+  return `${resource}-${id}`;
+}
+
+interface Stored {
+  exists: boolean;
+  data: Record<string, unknown>;
+  version: number | null;
+  removed: boolean;
+  syncValid: boolean;
+}
+
+function stored(snapshot: DocumentSnapshot): Stored {
+  const data = snapshot.data() ?? {};
+  const sync = syncInfoSchema.safeParse(data[SYNC_FIELD]);
+  return {
+    exists: snapshot.exists,
+    data,
+    version: versionOf(data.modifiedAt),
+    removed: sync.success && sync.data.removedAt !== null,
+    syncValid: sync.success,
+  };
+}
+
+function readTombstone(snapshot: DocumentSnapshot): Tombstone | null {
+  if (!snapshot.exists) return null;
+  const parsed = tombstoneSchema.safeParse(snapshot.data());
+  // An unreadable tombstone is ignored: the next backup corrects whatever it would have stopped.
+  return parsed.success ? parsed.data : null;
+}
+
+function decideUpsert(
+  record: OfficeRndRecord,
+  doc: Stored,
+  tombstone: Tombstone | null,
+): "write" | "unchanged" | "stale" {
+  const incoming = versionOf(record.modifiedAt);
+  if (tombstone !== null && (incoming === null || incoming <= tombstone.removedVersion)) {
+    return "stale";
+  }
+  if (!doc.exists) return "write";
+  if (doc.removed) {
+    // Gone from OfficeRnD (a webhook or the backup said so): back only with a later version.
+    return incoming !== null && doc.version !== null && incoming > doc.version ? "write" : "stale";
+  }
+  if (incoming !== null && doc.version !== null && incoming < doc.version) return "stale";
+  if (sameRecordContent(doc.data, record)) return doc.syncValid ? "unchanged" : "write";
+  return "write";
+}
+
+function decideRemove(
+  doc: Stored,
+  removedVersion: number,
+  policy: ApplyOptions["orphanPolicy"],
+): "mark" | "delete" | "unchanged" | "stale" {
+  // The record changed in OfficeRnD after this removal (re-created under the same id).
+  if (doc.exists && !doc.removed && doc.version !== null && doc.version > removedVersion) {
+    return "stale";
+  }
+  if (!doc.exists) return "unchanged";
+  if (policy === "delete") return "delete";
+  return doc.removed ? "unchanged" : "mark";
+}
+
+/**
+ * Applies the change. Throws UnstorableRecordError (before any Firestore call) for a record
+ * Firestore cannot store, and Firestore's errors when the transaction could not commit.
+ */
+export async function applyWebhookEvent(
+  db: Firestore,
+  envelope: WebhookEnvelope,
+  change: WebhookChange,
+  options: ApplyOptions,
+): Promise<ApplyResult> {
+  if (change.kind === "upsert") {
+    const problem = findUnstorable(change.resource, change.record);
+    if (problem !== null) {
+      throw new UnstorableRecordError(change.resource, change.record._id, problem);
+    }
+  }
+  const now = Timestamp.fromDate(options.now);
+  const expireAt = Timestamp.fromMillis(options.now.getTime() + WEBHOOK_RETENTION_MS);
+  const eventRef = db.collection(WEBHOOK_EVENTS_COLLECTION).doc(eventDocId(envelope.event));
+  const context = { source: "webhook" as const, now: options.now };
+
+  const marker = (
+    outcome: WebhookOutcome,
+    resource: ResourceName | null,
+    recordId: string | null,
+  ): WebhookEventDoc => ({
+    eventId: envelope.event,
+    eventType: envelope.eventType,
+    resource,
+    recordId,
+    outcome,
+    receivedAt: now,
+    createdAt: envelope.createdAt,
+    expireAt,
+  });
+
+  return db.runTransaction(async (tx: Transaction): Promise<ApplyResult> => {
+    if (change.kind === "ignored") {
+      const seen = await tx.get(eventRef);
+      if (seen.exists) return { outcome: "duplicate" };
+      tx.create(eventRef, marker("ignored", null, null));
+      return { outcome: "ignored", removal: null };
+    }
+
+    const id = change.kind === "upsert" ? change.record._id : change.id;
+    const docRef = recordRef(db, change.resource, id);
+    const tombRef = db
+      .collection(WEBHOOK_TOMBSTONES_COLLECTION)
+      .doc(tombstoneId(change.resource, id));
+    const [seen, docSnap, tombSnap] = await tx.getAll(eventRef, docRef, tombRef);
+    if (!seen || !docSnap || !tombSnap) throw new Error("getAll returned fewer documents");
+    if (seen.exists) return { outcome: "duplicate" };
+    const doc = stored(docSnap);
+    const tombstone = readTombstone(tombSnap);
+
+    if (change.kind === "upsert") {
+      const decision = decideUpsert(change.record, doc, tombstone);
+      if (decision === "write") writeRecordIn(tx, db, change.resource, change.record, context);
+      const outcome = decision === "write" ? "applied" : decision;
+      tx.create(eventRef, marker(outcome, change.resource, id));
+      return { outcome, removal: null };
+    }
+
+    // The removal's time: createdAt always parses (the envelope schema checks it).
+    const removedVersion = Math.max(
+      versionOf(change.modifiedAt) ?? Number.NEGATIVE_INFINITY,
+      versionOf(envelope.createdAt) ?? options.now.getTime(),
+    );
+    const decision = decideRemove(doc, removedVersion, options.orphanPolicy);
+    if (decision === "mark") markRecordRemovedIn(tx, db, change.resource, id, context);
+    if (decision === "delete") deleteRecordIn(tx, db, change.resource, id);
+    if (decision !== "stale" && (tombstone === null || tombstone.removedVersion < removedVersion)) {
+      const next: Tombstone = {
+        resource: change.resource,
+        recordId: id,
+        eventId: envelope.event,
+        removedVersion,
+        receivedAt: now,
+        expireAt,
+      };
+      tx.set(tombRef, next);
+    }
+    const outcome: WebhookOutcome =
+      decision === "mark" || decision === "delete" ? "applied" : decision;
+    tx.create(eventRef, marker(outcome, change.resource, id));
+    return {
+      outcome,
+      removal: decision === "mark" ? "marked" : decision === "delete" ? "deleted" : null,
+    };
+  });
+}
