@@ -1,9 +1,14 @@
 #!/usr/bin/env node
 import { parseArgs } from "node:util";
-import { ConfigError, loadAlertThreshold } from "./config";
+import { ConfigError, loadAlertThreshold, loadOfficeRndConfig } from "./config";
 import { closeDefaultApp, defaultFirestore } from "./firebase";
 import { listen } from "./http";
 import { setLogSink, type LogEntry } from "./logs";
+import { checkOfficeRnd, formatCheck } from "./ops/check";
+import { DEFAULT_LIMIT, limitSchema } from "./ops/common";
+import { formatErrors, readRecentErrors } from "./ops/errors";
+import { formatHistory, readHistory } from "./ops/history";
+import { formatMetadata, readMetadata } from "./ops/metadata";
 import { createProductApp, runBackupNow, startBackup } from "./runtime";
 import { getBackupStatus } from "./status";
 import type { BackupRunResult } from "./backup/run";
@@ -17,13 +22,23 @@ import type { BackupRunResult } from "./backup/run";
 const USAGE = `Usage: officernd-backup <command> [options]
 
 Commands:
-  run [--json]               run one backup now (exit 0 completed, 1 failed or busy)
-  status [--json]            print what GET /v1/office-rnd/backup-status serves
-  serve [--port N] [--host H]  serve the HTTP API (default 127.0.0.1:8787)
+  run [--json]                   run one backup now (exit 0 completed, 1 failed or busy)
+  status [--json]                print what GET /v1/office-rnd/backup-status serves
+  serve [--port N] [--host H]    serve the HTTP API (default 127.0.0.1:8787)
+  metadata [--json]              print /officeRndMetadata/backup-metadata and the run lock
+                                 (exit 1 when there is none or it does not match its schema)
+  errors [--limit N] [--json]    the newest N documents of /errors, newest first (default 10)
+  history [--limit N] [--json]   the newest N backup runs: status, counts, duration, written
+  check [--json]                 test OfficeRnD connectivity: token, scopes, one page of each
+                                 resource, latency; a verdict per step (exit 0 only if all pass)
+
+Human-readable text by default; --json prints one JSON object on stdout. Logs go to stderr.
+Exit codes: 0 success, 1 failure (see above), 2 usage or configuration error.
 
 Configuration comes from environment variables (see README): OFFICERND_ORG_SLUG,
 OFFICERND_CLIENT_ID, OFFICERND_CLIENT_SECRET, OFFICERND_API_URL, OFFICERND_TOKEN_URL,
-BACKUP_STATUS_TOKEN, GCLOUD_PROJECT, FIRESTORE_EMULATOR_HOST, …`;
+BACKUP_STATUS_TOKEN, GCLOUD_PROJECT, FIRESTORE_EMULATOR_HOST, …
+(metadata, errors and history read Firestore only; check reads OfficeRnD only.)`;
 
 export class UsageError extends Error {}
 
@@ -76,6 +91,30 @@ async function commandStatus(json: boolean): Promise<number> {
   return 0;
 }
 
+async function commandMetadata(json: boolean): Promise<number> {
+  const result = await readMetadata(defaultFirestore());
+  out(json ? JSON.stringify(result.report) : formatMetadata(result));
+  return result.report.exists && result.report.valid ? 0 : 1;
+}
+
+async function commandErrors(json: boolean, limit: number): Promise<number> {
+  const report = await readRecentErrors(defaultFirestore(), limit);
+  out(json ? JSON.stringify(report) : formatErrors(report));
+  return 0;
+}
+
+async function commandHistory(json: boolean, limit: number): Promise<number> {
+  const report = await readHistory(defaultFirestore(), limit);
+  out(json ? JSON.stringify(report) : formatHistory(report));
+  return 0;
+}
+
+async function commandCheck(json: boolean): Promise<number> {
+  const report = await checkOfficeRnd(loadOfficeRndConfig(process.env));
+  out(json ? JSON.stringify(report) : formatCheck(report));
+  return report.ok ? 0 : 1;
+}
+
 async function commandServe(port: number, host: string): Promise<number> {
   const db = defaultFirestore();
   const app = createProductApp({
@@ -103,6 +142,7 @@ export async function main(argv: string[]): Promise<number> {
       json: { type: "boolean", default: false },
       port: { type: "string" },
       host: { type: "string", default: "127.0.0.1" },
+      limit: { type: "string" },
       verbose: { type: "boolean", short: "v", default: false },
       help: { type: "boolean", short: "h", default: false },
     },
@@ -121,10 +161,25 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+function parseLimit(command: string, value: string | undefined): number {
+  if (value === undefined) return DEFAULT_LIMIT;
+  if (command !== "errors" && command !== "history") {
+    throw new UsageError("--limit applies to errors and history only");
+  }
+  const parsed = limitSchema.safeParse(value);
+  if (!parsed.success) {
+    throw new UsageError(
+      `--limit ${parsed.error.issues[0]?.message ?? "is invalid"}, got ${value}`,
+    );
+  }
+  return parsed.data;
+}
+
 async function dispatch(
   command: string,
-  values: { json: boolean; port?: string; host: string },
+  values: { json: boolean; port?: string; host: string; limit?: string },
 ): Promise<number> {
+  const limit = parseLimit(command, values.limit);
   switch (command) {
     case "run":
       return commandRun(values.json);
@@ -137,6 +192,14 @@ async function dispatch(
       }
       return commandServe(port, values.host);
     }
+    case "metadata":
+      return commandMetadata(values.json);
+    case "errors":
+      return commandErrors(values.json, limit);
+    case "history":
+      return commandHistory(values.json, limit);
+    case "check":
+      return commandCheck(values.json);
     default:
       throw new UsageError(`unknown command: ${command}`);
   }

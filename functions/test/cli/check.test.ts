@@ -1,0 +1,190 @@
+import { createServer } from "node:net";
+import { z } from "zod";
+import { startSandbox, SANDBOX_SCOPES, type Sandbox } from "../../dev/sandbox";
+import { CHECK_VERDICTS } from "../../src/ops/check";
+import { baseEnv, parseJsonOutput, runCli, type ProcessResult } from "./run-cli";
+
+/**
+ * `officernd-backup check` in its own process against the local OfficeRnD sandbox: exit 0 only
+ * when every step passes, one verdict per step naming the cause, `--json` that parses, and never
+ * the secret or a token in anything it prints (stdout and stderr).
+ */
+
+const reportSchema = z.strictObject({
+  ok: z.boolean(),
+  checkedAt: z.iso.datetime(),
+  target: z.strictObject({
+    orgSlug: z.string(),
+    clientId: z.string(),
+    tokenUrl: z.string(),
+    apiUrl: z.string(),
+  }),
+  steps: z.array(
+    z.strictObject({
+      step: z.enum(["token", "scopes", "members", "opportunities", "companies"]),
+      ok: z.boolean(),
+      verdict: z.enum(CHECK_VERDICTS),
+      message: z.string().min(1),
+      httpStatus: z.number().int().nullable(),
+      latencyMs: z.number().int().min(0).nullable(),
+    }),
+  ),
+  scopes: z.strictObject({
+    needed: z.array(z.string()),
+    granted: z.array(z.string()).nullable(),
+    missing: z.array(z.string()),
+  }),
+  latency: z.strictObject({
+    tokenMs: z.number().nullable(),
+    apiMinMs: z.number().nullable(),
+    apiMeanMs: z.number().nullable(),
+    apiMaxMs: z.number().nullable(),
+  }),
+});
+type Report = z.infer<typeof reportSchema>;
+
+let sandbox: Sandbox;
+const outputs: ProcessResult[] = [];
+const secrets = new Set<string>();
+
+beforeEach(async () => {
+  sandbox = await startSandbox({ tokenRequestsPerMinute: null, readsPerMinute: null });
+  secrets.add(sandbox.clientSecret);
+});
+afterEach(async () => {
+  for (const token of sandbox.issuedTokens()) secrets.add(token);
+  await sandbox.close();
+});
+
+async function check(
+  overrides: Record<string, string> = {},
+  json = true,
+): Promise<{ result: ProcessResult; report: Report | null }> {
+  const env = baseEnv({ ...sandbox.env(), GCLOUD_PROJECT: "demo-unused", ...overrides });
+  const result = await runCli(json ? ["check", "--json"] : ["check"], env);
+  outputs.push(result);
+  return { result, report: json ? reportSchema.parse(parseJsonOutput(result)) : null };
+}
+
+const verdicts = (report: Report | null) =>
+  Object.fromEntries((report?.steps ?? []).map((s) => [s.step, s.verdict]));
+
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const address = server.address();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  if (address === null || typeof address === "string") throw new Error("no port");
+  return address.port;
+}
+
+describe("officernd-backup check", () => {
+  it("all good: exit 0, PASSED, a line per step", async () => {
+    const { result } = await check({}, false);
+    expect(result.code).toBe(0);
+    const lines = result.stdout.split("\n");
+    expect(lines[0]).toBe("OfficeRnD connectivity check: PASSED");
+    for (const step of ["token", "scopes", "members", "opportunities", "companies"]) {
+      expect(result.stdout).toMatch(new RegExp(`^  \\[pass\\] ${step}\\s+ok\\s`, "m"));
+    }
+    expect(result.stdout).toMatch(/latency: token \d+ ms; API min \d+ ms, mean \d+ ms, max \d+ ms/);
+  });
+
+  it("all good, --json: one object on stdout, ok true", async () => {
+    const { result, report } = await check();
+    expect(result.code).toBe(0);
+    expect(report?.ok).toBe(true);
+    expect(report?.scopes.missing).toEqual([]);
+    expect(report?.target).toEqual({
+      orgSlug: sandbox.orgSlug,
+      clientId: sandbox.clientId,
+      tokenUrl: sandbox.tokenUrl,
+      apiUrl: sandbox.apiUrl,
+    });
+  });
+
+  it("wrong secret: exit 1, bad_credentials", async () => {
+    secrets.add("definitely-not-the-secret-42");
+    const { result, report } = await check({
+      OFFICERND_CLIENT_SECRET: "definitely-not-the-secret-42",
+    });
+    expect(result.code).toBe(1);
+    expect(verdicts(report)).toEqual({
+      token: "bad_credentials",
+      scopes: "skipped",
+      members: "skipped",
+      opportunities: "skipped",
+      companies: "skipped",
+    });
+    const text = await check({ OFFICERND_CLIENT_SECRET: "definitely-not-the-secret-42" }, false);
+    expect(text.result.stdout).toMatch(/^OfficeRnD connectivity check: FAILED \(bad_credentials\)/);
+    expect(text.result.stdout).toMatch(
+      /\[FAIL\] token\s+bad_credentials\s+\d+ ms\s+401 \(invalid_client/,
+    );
+  });
+
+  it("a missing scope (the sandbox grants fewer): exit 1, missing_scope naming it", async () => {
+    sandbox.configure({ grantedScopes: [SANDBOX_SCOPES.members, SANDBOX_SCOPES.opportunities] });
+    const { result, report } = await check();
+    expect(result.code).toBe(1);
+    expect(report?.scopes.missing).toEqual([SANDBOX_SCOPES.companies]);
+    expect(verdicts(report)).toEqual({
+      token: "missing_scope",
+      scopes: "missing_scope",
+      members: "ok",
+      opportunities: "ok",
+      companies: "missing_scope",
+    });
+  });
+
+  it("wrong org slug: exit 1, wrong_org_slug", async () => {
+    const { result, report } = await check({ OFFICERND_ORG_SLUG: "someone-else" });
+    expect(result.code).toBe(1);
+    expect(verdicts(report)).toMatchObject({
+      token: "ok",
+      members: "wrong_org_slug",
+      opportunities: "wrong_org_slug",
+      companies: "wrong_org_slug",
+    });
+  });
+
+  it("throttled: exit 1, throttled", async () => {
+    sandbox.setFault({ kind: "429", retryAfter: 20 });
+    const { result, report } = await check();
+    expect(result.code).toBe(1);
+    expect(verdicts(report)).toMatchObject({
+      token: "ok",
+      members: "throttled",
+      opportunities: "throttled",
+      companies: "throttled",
+    });
+    sandbox.clearFaults();
+    sandbox.setFault({ kind: "token-429", retryAfter: 20 });
+    expect(verdicts((await check()).report).token).toBe("throttled");
+  });
+
+  it("unreachable (nothing on the port): exit 1, unreachable", async () => {
+    const port = await closedPort();
+    const { result, report } = await check({
+      OFFICERND_TOKEN_URL: `http://127.0.0.1:${port}/oauth/token`,
+      OFFICERND_API_URL: `http://127.0.0.1:${port}/api/v2`,
+    });
+    expect(result.code).toBe(1);
+    expect(report?.steps[0]).toMatchObject({
+      step: "token",
+      verdict: "unreachable",
+      message: `could not connect to http://127.0.0.1:${port} (ECONNREFUSED)`,
+    });
+  });
+
+  it("printed neither the client secret nor a token, in any case above (stdout and stderr)", () => {
+    expect(outputs.length).toBeGreaterThanOrEqual(9);
+    expect(secrets.size).toBeGreaterThan(2);
+    for (const { stdout, stderr } of outputs) {
+      for (const secret of secrets) {
+        expect(stdout).not.toContain(secret);
+        expect(stderr).not.toContain(secret);
+      }
+    }
+  });
+});
