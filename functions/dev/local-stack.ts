@@ -49,6 +49,9 @@ export async function startLocalStack(
       FIRESTORE_EMULATOR_HOST: emulator.host,
       GCLOUD_PROJECT: process.env.GCLOUD_PROJECT || LOCAL_PROJECT_ID,
       BACKUP_STATUS_TOKEN: statusToken,
+      // So POST /v1/office-rnd/webhook works locally too (sign deliveries with this secret).
+      OFFICERND_WEBHOOK_SECRET:
+        process.env.OFFICERND_WEBHOOK_SECRET || randomBytes(24).toString("base64url"),
     };
     Object.assign(process.env, env);
     // Never probe for a GCE metadata server on a laptop.
@@ -121,7 +124,7 @@ async function main(): Promise<void> {
   say("Use the CLI against this stack from another terminal:");
   say(
     `  ${Object.entries(stack.env)
-      .filter(([k]) => k !== "OFFICERND_CLIENT_SECRET")
+      .filter(([k]) => k !== "OFFICERND_CLIENT_SECRET" && k !== "OFFICERND_WEBHOOK_SECRET")
       .map(([k, v]) => `${k}=${v}`)
       .join(
         " ",
