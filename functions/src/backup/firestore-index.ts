@@ -1,5 +1,6 @@
 import { FieldPath, type Firestore, type QueryDocumentSnapshot } from "firebase-admin/firestore";
 import { RESOURCES, type ResourceName } from "../officernd/resources";
+import { FIRESTORE_TIMEOUT_MS, within } from "./deadline";
 import { SYNC_FIELD, syncInfoSchema } from "./documents";
 import { recordHash, type DocumentBase } from "./record-writer";
 
@@ -30,6 +31,8 @@ export interface ReadIndexOptions {
   /** Documents per query (default 1000). */
   pageSize?: number;
   signal?: AbortSignal;
+  /** Longest wait for one page (default 60 s); past it the read fails with DEADLINE_EXCEEDED. */
+  pageTimeoutMs?: number;
   onPage?: (progress: { resource: ResourceName; page: number; documents: number }) => void;
 }
 
@@ -81,7 +84,7 @@ export async function readFirestoreIndex(
     options.signal?.throwIfAborted();
     let query = collection.orderBy(FieldPath.documentId()).limit(pageSize);
     if (last !== null) query = query.startAfter(last);
-    const snapshot = await query.get();
+    const snapshot = await within(query.get(), options.pageTimeoutMs ?? FIRESTORE_TIMEOUT_MS);
     pages += 1;
     for (const doc of snapshot.docs) {
       const entry = indexEntry(doc, intern);

@@ -38,6 +38,7 @@ import { logs } from "../logs";
 import { RESOURCE_NAMES, type ResourceName } from "../officernd/resources";
 import { OfficeRndError, type ClientStats, type OfficeRndReader } from "../officernd/types";
 import type { ApiStats, BackupMetadata, BackupTrigger, ResourceStats } from "./documents";
+import { FIRESTORE_TIMEOUT_MS, FirestoreTimeoutError, within } from "./deadline";
 import { readFirestoreIndex, type FirestoreIndex } from "./firestore-index";
 import { acquireBackupLock, LOCK_TTL_MS, releaseBackupLock, renewBackupLock } from "./lock";
 import { newRunId, recordBackupRun, safeErrorMessage } from "./metadata";
@@ -77,6 +78,12 @@ export interface BackupDeps {
   writeChunkSize?: number;
   /** Documents per Firestore query when indexing a collection (default 1000). */
   indexPageSize?: number;
+  /**
+   * Longest wait for one Firestore step: a lock transaction, a page of the index, a chunk of
+   * writes, recording the run (default 60 s). Past it the step fails as `DEADLINE_EXCEEDED`, so
+   * a Firestore outage ends the run in bounded time instead of at the function's timeout.
+   */
+  firestoreTimeoutMs?: number;
   bulkWriter?: BulkWriterOptions;
   hooks?: BackupHooks;
 }
@@ -265,6 +272,10 @@ function addNote(stats: ResourceStats, note: string): void {
   stats.error = stats.error === null ? note : `${stats.error}; ${note}`;
 }
 
+function firestoreTimeout(deps: BackupDeps): number {
+  return deps.firestoreTimeoutMs ?? FIRESTORE_TIMEOUT_MS;
+}
+
 function pct(share: number): string {
   return `${Math.round(share * 100)}%`;
 }
@@ -304,7 +315,10 @@ async function readResource(
     received: 0,
     rejected: 0,
   };
-  const indexDone = readFirestoreIndex(deps.db, resource, { pageSize: deps.indexPageSize }).then(
+  const indexDone = readFirestoreIndex(deps.db, resource, {
+    pageSize: deps.indexPageSize,
+    pageTimeoutMs: firestoreTimeout(deps),
+  }).then(
     (index) => {
       read.index = index;
       reconciler.setFirestoreIndex(index);
@@ -535,7 +549,10 @@ async function execute(ctx: RunContext): Promise<BackupRunResult> {
     }
     let outcome: WriteOutcome | null = null;
     if (writes.length > 0) {
-      const renewed = await renewBackupLock(db, runId, ctx.now(), ttl).catch((e: unknown) => e);
+      const renewed = await within(
+        renewBackupLock(db, runId, ctx.now(), ttl),
+        firestoreTimeout(deps),
+      ).catch((e: unknown) => e);
       if (renewed !== true) {
         problems.push(
           renewed === false
@@ -557,6 +574,7 @@ async function execute(ctx: RunContext): Promise<BackupRunResult> {
           source: "backup",
           now: ctx.now(),
           chunkSize: deps.writeChunkSize,
+          chunkTimeoutMs: firestoreTimeout(deps),
           bulkWriter: deps.bulkWriter,
           onChunk: async (progress) => {
             logs.backupProgress({ runId, phase: "sync", ...progress });
@@ -668,14 +686,17 @@ function toMetadata(result: BackupRunResult): Omit<BackupMetadata, "lastComplete
 async function record(ctx: RunContext, result: BackupRunResult): Promise<BackupRunResult> {
   let final = result;
   try {
-    await recordBackupRun(ctx.deps.db, {
-      run: toMetadata(result),
-      failure: result.error && {
-        code: result.error.code,
-        message: result.error.message,
-        resource: result.error.resource,
-      },
-    });
+    await within(
+      recordBackupRun(ctx.deps.db, {
+        run: toMetadata(result),
+        failure: result.error && {
+          code: result.error.code,
+          message: result.error.message,
+          resource: result.error.resource,
+        },
+      }),
+      firestoreTimeout(ctx.deps),
+    );
   } catch (error) {
     const problem = firestoreProblem("metadata_write", "could not record the run", error);
     const message = result.error ? `${result.error.message}; ${problem.message}` : problem.message;
@@ -731,14 +752,21 @@ export async function beginBackup(deps: BackupDeps, options: BackupOptions): Pro
   };
   const { runId } = ctx;
   let attempt: Awaited<ReturnType<typeof acquireBackupLock>>;
+  const acquiring = acquireBackupLock(deps.db, {
+    runId,
+    trigger: options.trigger,
+    now: startedAt,
+    ttlMs: deps.lockTtlMs,
+  });
   try {
-    attempt = await acquireBackupLock(deps.db, {
-      runId,
-      trigger: options.trigger,
-      now: startedAt,
-      ttlMs: deps.lockTtlMs,
-    });
+    attempt = await within(acquiring, firestoreTimeout(deps));
   } catch (error) {
+    if (error instanceof FirestoreTimeoutError) {
+      // Should Firestore answer after all, give the lease back: no run will hold it.
+      acquiring
+        .then((late) => (late.acquired ? releaseBackupLock(deps.db, runId) : false))
+        .catch(() => false);
+    }
     // Firestore is unreachable: there is no run to protect, and the record will likely fail too.
     const problem = firestoreProblem(
       "firestore_unavailable",
@@ -793,7 +821,8 @@ export async function beginBackup(deps: BackupDeps, options: BackupOptions): Pro
     try {
       return await record(ctx, await execute(ctx));
     } finally {
-      await releaseBackupLock(deps.db, runId).catch(() => false);
+      // Bounded: when Firestore is down the lease stays until it expires.
+      await within(releaseBackupLock(deps.db, runId), firestoreTimeout(deps)).catch(() => false);
     }
   })();
   return { busy: false, runId, completion };
