@@ -10,7 +10,7 @@ import { loadBackupConfig, loadOfficeRndConfig } from "../src/config";
 import { onLogEntry, setLogSink, type LogEntry } from "../src/logs";
 import { createOfficeRndClient } from "../src/officernd/client";
 import { RESOURCE_NAMES, RESOURCES, type ResourceName } from "../src/officernd/resources";
-import { BENCH_SIZES, MemoryWatch, liveHeap, type Sample } from "./measure";
+import { BENCH_SIZES, MemoryWatch, liveHeap, table, type Sample } from "./measure";
 
 /**
  * Backup engine benchmark: the real engine, the real OfficeRnD client over HTTP against the local
@@ -42,17 +42,6 @@ async function indexFootprint(db: Firestore): Promise<{ documents: number; bytes
 
 const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)} MB`;
 const secs = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
-
-function table(rows: string[][]): string {
-  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length))) ?? [];
-  return rows
-    .map((r) =>
-      r
-        .map((cell, i) => (i === 0 ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0)))
-        .join("  "),
-    )
-    .join("\n");
-}
 
 /** Writes the sandbox's records as a previous backup would have left them. */
 async function seedFirestore(db: Firestore, sandbox: Sandbox): Promise<number> {

@@ -46,3 +46,15 @@ export function liveHeap(): number {
   gc();
   return process.memoryUsage().heapUsed;
 }
+
+/** Rows as aligned columns: the first left-aligned, the others right-aligned (figures). */
+export function table(rows: string[][]): string {
+  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length))) ?? [];
+  return rows
+    .map((r) =>
+      r
+        .map((cell, i) => (i === 0 ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0)))
+        .join("  "),
+    )
+    .join("\n");
+}

@@ -4,7 +4,7 @@ import { setLogSink } from "../src/logs";
 import { createOfficeRndClient, type OfficeRndClient } from "../src/officernd/client";
 import { PAGE_SIZE } from "../src/officernd/pages";
 import { RESOURCE_NAMES, type ResourceName } from "../src/officernd/resources";
-import { BENCH_SIZES, MemoryWatch, liveHeap, type Sample } from "./measure";
+import { BENCH_SIZES, MemoryWatch, liveHeap, table, type Sample } from "./measure";
 
 /**
  * OfficeRnD client benchmark against the local sandbox: 10,000 members, 2,000 companies and
@@ -77,17 +77,6 @@ async function runVariant(
     heldRecords: held,
     liveHeap: live,
   };
-}
-
-function table(rows: string[][]): string {
-  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length))) ?? [];
-  return rows
-    .map((r) =>
-      r
-        .map((cell, i) => (i === 0 ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0)))
-        .join("  "),
-    )
-    .join("\n");
 }
 
 export async function benchClient(): Promise<void> {

@@ -69,6 +69,24 @@ export const resourceStatsSchema = z.object({
 });
 export type ResourceStats = z.infer<typeof resourceStatsSchema>;
 
+/** A resource's stats before anything was read (`api` null: OfficeRnD not read). */
+export function emptyResourceStats(): ResourceStats {
+  return {
+    firestore: 0,
+    api: null,
+    missing: 0,
+    changed: 0,
+    orphaned: 0,
+    written: 0,
+    rejected: 0,
+    removed: 0,
+    unstorable: 0,
+    conflicts: 0,
+    guarded: false,
+    error: null,
+  };
+}
+
 /** OfficeRnD client counters for one run (ClientStats of ../officernd/types.ts). */
 export const apiStatsSchema = z.object({
   requests: count,

@@ -37,7 +37,13 @@ import type { BackupConfig } from "../config";
 import { logs } from "../logs";
 import { RESOURCE_NAMES, type ResourceName } from "../officernd/resources";
 import { OfficeRndError, type ClientStats, type OfficeRndReader } from "../officernd/types";
-import type { ApiStats, BackupMetadata, BackupTrigger, ResourceStats } from "./documents";
+import {
+  emptyResourceStats,
+  type ApiStats,
+  type BackupMetadata,
+  type BackupTrigger,
+  type ResourceStats,
+} from "./documents";
 import { FIRESTORE_TIMEOUT_MS, FirestoreTimeoutError, within } from "./deadline";
 import { readFirestoreIndex, type FirestoreIndex } from "./firestore-index";
 import { acquireBackupLock, LOCK_TTL_MS, releaseBackupLock, renewBackupLock } from "./lock";
@@ -234,23 +240,6 @@ function firestoreProblem(
 }
 
 // ---- Helpers ----------------------------------------------------------------------------------
-
-function emptyStats(): ResourceStats {
-  return {
-    firestore: 0,
-    api: null,
-    missing: 0,
-    changed: 0,
-    orphaned: 0,
-    written: 0,
-    rejected: 0,
-    removed: 0,
-    unstorable: 0,
-    conflicts: 0,
-    guarded: false,
-    error: null,
-  };
-}
 
 function perResource<T>(make: (name: ResourceName) => T): Record<ResourceName, T> {
   return Object.fromEntries(RESOURCE_NAMES.map((n) => [n, make(n)])) as Record<ResourceName, T>;
@@ -477,7 +466,7 @@ async function execute(ctx: RunContext): Promise<BackupRunResult> {
   const { db, config } = deps;
   const ttl = deps.lockTtlMs ?? LOCK_TTL_MS;
   const problems: Problem[] = [];
-  const resources = perResource(() => emptyStats());
+  const resources = perResource(() => emptyResourceStats());
   let lockLost = false;
   const heartbeat = setInterval(
     () => {
@@ -775,7 +764,7 @@ export async function beginBackup(deps: BackupDeps, options: BackupOptions): Pro
     );
     const failed = finishResult(
       ctx,
-      perResource(() => emptyStats()),
+      perResource(() => emptyResourceStats()),
       [problem],
       {
         written: 0,
@@ -793,7 +782,7 @@ export async function beginBackup(deps: BackupDeps, options: BackupOptions): Pro
     const result: BackupRunResult = {
       ...finishResult(
         ctx,
-        perResource(() => emptyStats()),
+        perResource(() => emptyResourceStats()),
         [],
         { written: 0, conflicts: 0 },
       ),

@@ -1,7 +1,14 @@
 import type { AxiosInstance } from "axios";
 import type { OfficeRndConfig } from "../config";
 import { logs } from "../logs";
-import { errorDetail, exchange, excerpt, type Redactor, TransportFailure } from "./http";
+import {
+  errorDetail,
+  exchange,
+  excerpt,
+  type HttpRequest,
+  type Redactor,
+  TransportFailure,
+} from "./http";
 import {
   abortError,
   parseRetryAfter,
@@ -67,6 +74,29 @@ function raceAbort<T>(promise: Promise<T>, signal?: AbortSignal): Promise<T> {
   });
 }
 
+/** The client-credentials request of OfficeRnD's token endpoint (shared with the `check` command). */
+export function tokenRequest(
+  config: Pick<OfficeRndConfig, "tokenUrl" | "clientId" | "clientSecret">,
+  scope: string,
+  timeoutMs: number,
+): HttpRequest {
+  return {
+    method: "POST",
+    url: config.tokenUrl,
+    headers: {
+      "Content-Type": "application/x-www-form-urlencoded",
+      Accept: "application/json",
+    },
+    data: new URLSearchParams({
+      grant_type: "client_credentials",
+      client_id: config.clientId,
+      client_secret: config.clientSecret,
+      scope,
+    }).toString(),
+    timeoutMs,
+  };
+}
+
 export function createTokenProvider(
   config: Pick<OfficeRndConfig, "tokenUrl" | "clientId" | "clientSecret">,
   options: TokenProviderOptions,
@@ -74,12 +104,6 @@ export function createTokenProvider(
   const { http, redactor, policy } = options;
   const maxPerMinute = options.maxRequestsPerMinute ?? 5;
   redactor.add(config.clientSecret);
-  const form = new URLSearchParams({
-    grant_type: "client_credentials",
-    client_id: config.clientId,
-    client_secret: config.clientSecret,
-    scope: options.scopes,
-  }).toString();
   const recentCalls: number[] = [];
   let cached: CachedToken | null = null;
   let inflight: Promise<string> | null = null;
@@ -106,16 +130,7 @@ export function createTokenProvider(
 
     let answer;
     try {
-      answer = await exchange(http, {
-        method: "POST",
-        url: config.tokenUrl,
-        headers: {
-          "Content-Type": "application/x-www-form-urlencoded",
-          Accept: "application/json",
-        },
-        data: form,
-        timeoutMs: policy.timeoutMs,
-      });
+      answer = await exchange(http, tokenRequest(config, options.scopes, policy.timeoutMs));
     } catch (error: unknown) {
       if (!(error instanceof TransportFailure)) throw error;
       const code = error.kind === "timeout" ? "timeout" : "network";

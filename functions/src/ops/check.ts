@@ -11,6 +11,7 @@ import {
   TransportFailure,
   type HttpAnswer,
 } from "../officernd/http";
+import { tokenRequest } from "../officernd/auth";
 import { PAGE_SIZE, parsePage } from "../officernd/pages";
 import { RESOURCE_NAMES, resourceDefinition, type ResourceName } from "../officernd/resources";
 import { tokenResponseSchema } from "../officernd/schemas";
@@ -197,25 +198,10 @@ class Checker {
 
   async requestToken(scopes: readonly string[]): Promise<TokenAttempt> {
     const { config } = this;
-    const form = new URLSearchParams({
-      grant_type: "client_credentials",
-      client_id: config.clientId,
-      client_secret: config.clientSecret,
-      scope: scopes.join(" "),
-    }).toString();
     const started = Date.now();
     let answer: HttpAnswer;
     try {
-      answer = await exchange(this.http, {
-        method: "POST",
-        url: config.tokenUrl,
-        headers: {
-          "Content-Type": "application/x-www-form-urlencoded",
-          Accept: "application/json",
-        },
-        data: form,
-        timeoutMs: this.timeoutMs,
-      });
+      answer = await exchange(this.http, tokenRequest(config, scopes.join(" "), this.timeoutMs));
     } catch (error) {
       if (!(error instanceof TransportFailure)) throw error;
       return {

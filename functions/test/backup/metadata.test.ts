@@ -1,5 +1,9 @@
 import { Timestamp } from "firebase-admin/firestore";
-import type { BackupMetadata, ResourceStats } from "../../src/backup/documents";
+import {
+  emptyResourceStats,
+  type BackupMetadata,
+  type ResourceStats,
+} from "../../src/backup/documents";
 import {
   InvalidBackupDocumentError,
   listBackupRuns,
@@ -15,20 +19,7 @@ import {
 } from "../../src/backup/metadata";
 import { createTestFirestore, type TestFirestore } from "../harness/firestore";
 
-const stats = (n: number): ResourceStats => ({
-  firestore: n,
-  api: n,
-  missing: 0,
-  changed: 0,
-  orphaned: 0,
-  written: 0,
-  rejected: 0,
-  removed: 0,
-  unstorable: 0,
-  conflicts: 0,
-  guarded: false,
-  error: null,
-});
+const stats = (n: number): ResourceStats => ({ ...emptyResourceStats(), firestore: n, api: n });
 
 function run(at: string, status: "completed" | "failed", runId = newRunId(new Date(at))) {
   const start = Timestamp.fromDate(new Date(at));

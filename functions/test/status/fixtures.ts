@@ -2,6 +2,7 @@ import { Timestamp, type Firestore } from "firebase-admin/firestore";
 import {
   backupMetadataSchema,
   lockSchema,
+  emptyResourceStats,
   LOCK_DOC,
   METADATA_COLLECTION,
   METADATA_DOC,
@@ -25,21 +26,7 @@ export const hoursBefore = (date: Date, hours: number): Date =>
   new Date(date.getTime() - hours * HOUR);
 
 export function stats(partial: Partial<ResourceStats> = {}): ResourceStats {
-  return {
-    firestore: 0,
-    api: 0,
-    missing: 0,
-    changed: 0,
-    orphaned: 0,
-    written: 0,
-    rejected: 0,
-    removed: 0,
-    unstorable: 0,
-    conflicts: 0,
-    guarded: false,
-    error: null,
-    ...partial,
-  };
+  return { ...emptyResourceStats(), api: 0, ...partial };
 }
 
 /**
