@@ -1,7 +1,7 @@
 import * as logger from "firebase-functions/logger";
 import type { ResourceStats } from "./backup/documents";
 import type { ResourceName } from "./officernd/resources";
-import { runSyncHealth } from "./ops/sync-health";
+import { runSyncHealth } from "./status/sync-health";
 
 /**
  * Every structured log event of the product, named, with stable fields. Each entry carries

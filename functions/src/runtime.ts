@@ -98,8 +98,11 @@ export function createProductApp(deps: {
   startManualBackup?: ManualBackupStarter;
   /** The webhook's clock (signature timestamps, `_sync.syncedAt`); tests set it. */
   now?: () => Date;
+  /** See WebhookRouteDeps.rejectionFlushMs. */
+  webhookRejectionFlushMs?: number;
 }): Express {
   const source = deps.source ?? process.env;
+  const webhookSetup = loadWebhookSetup(source);
   return createApp(
     {
       db: deps.db,
@@ -110,10 +113,14 @@ export function createProductApp(deps: {
       routes: [
         webhookRoute({
           db: deps.db,
-          setup: loadWebhookSetup(source),
+          setup: webhookSetup,
           ...(deps.now ? { now: deps.now } : {}),
+          ...(deps.webhookRejectionFlushMs !== undefined
+            ? { rejectionFlushMs: deps.webhookRejectionFlushMs }
+            : {}),
         }),
       ],
+      secrets: webhookSetup.ok ? [webhookSetup.settings.secret] : [],
     },
   );
 }

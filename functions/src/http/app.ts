@@ -38,6 +38,8 @@ export interface AppOptions {
    * body parsing; they get request logging, security headers, OPTIONS/405 and JSON errors.
    */
   routes?: readonly RouteDefinition[];
+  /** Other secrets the app holds (e.g. the webhook secret): redacted from logged errors too. */
+  secrets?: readonly string[];
 }
 
 /**
@@ -100,6 +102,6 @@ export function createApp(deps: AppDeps, options: AppOptions = {}): Express {
   registerRoutes(app, routes);
 
   app.use(notFound);
-  app.use(createErrorHandler([deps.status.statusToken]));
+  app.use(createErrorHandler([deps.status.statusToken, ...(options.secrets ?? [])]));
   return app;
 }

@@ -1,6 +1,7 @@
 import type { ErrorRequestHandler, RequestHandler, Response } from "express";
 import { logs } from "../logs";
 import { requestContext } from "./context";
+import { Redactor } from "../officernd/http";
 
 /**
  * Every error answer is `{ error: { code, message } }` (plus documented fields for some codes).
@@ -81,15 +82,6 @@ function describeError(error: unknown): string {
   return parts.join(" <- caused by ");
 }
 
-/** Replaces every occurrence of the given secrets (e.g. a bearer token an exception quoted). */
-export function redact(text: string, secrets: readonly (string | undefined)[]): string {
-  let out = text;
-  for (const secret of secrets) {
-    if (secret && secret.length >= 4) out = out.split(secret).join("[redacted]");
-  }
-  return out;
-}
-
 /**
  * The last handler. `secrets` are redacted from the logged cause, as is any credential the request
  * carried, in case an exception message quoted one.
@@ -116,11 +108,15 @@ export function createErrorHandler(secrets: readonly string[]): ErrorRequestHand
     const { requestId, path } = requestContext(req);
     const presented = req.headers.authorization?.replace(/^\S+\s*/, "").trim();
     const cause = describeError(error);
+    const redactor = new Redactor();
+    for (const secret of [...secrets, presented, req.headers.authorization]) {
+      if (secret) redactor.add(secret);
+    }
     logs.httpError({
       method: req.method,
       path,
       requestId,
-      error: redact(cause, [...secrets, presented, req.headers.authorization]),
+      error: redactor.redact(cause),
     });
     sendError(res, 500, "internal", "internal error", { requestId });
   };

@@ -2,6 +2,7 @@ import type { Timestamp } from "firebase-admin/firestore";
 import type { BackupLock, BackupMetadata, ResourceStats } from "../backup/documents";
 import { RESOURCE_NAMES, type ResourceName } from "../officernd/resources";
 import type { Alert, BackupStatusResponse, SyncHealth } from "./schema";
+import { runSyncHealth } from "./sync-health";
 
 /**
  * Pure functions from stored run documents to the status response's derived parts (syncHealth,
@@ -31,29 +32,9 @@ function endedInSync(run: BackupMetadata): boolean {
   return run.status === "completed" && run.inSync;
 }
 
-/** The engine recorded why this resource is not in sync after the run. */
-function flagged(stats: ResourceStats): boolean {
-  return stats.error !== null || stats.guarded || stats.unstorable > 0;
-}
-
-/**
- * Each resource as the latest run left it:
- * - null: no run yet, or the latest run could not read that resource from OfficeRnD (unknown);
- * - healthy: the run ended in sync, or nothing is known to be wrong with this resource;
- * - out_of_sync: the run did not end in sync and the engine recorded a reason for this resource
- *   (error, shrink guard, unstorable records); when it recorded none for any resource, the
- *   resources where the run found discrepancies (they may not have been repaired).
- */
+/** Each resource as the latest run left it (null for all before any run). */
 export function computeSyncHealth(latest: BackupMetadata | null): PerResource<SyncHealth | null> {
-  const anyFlagged = latest ? RESOURCE_NAMES.some((n) => flagged(latest.resources[n])) : false;
-  return perResource((name) => {
-    if (!latest) return null;
-    const stats = latest.resources[name];
-    if (stats.api === null) return null;
-    if (endedInSync(latest)) return "healthy";
-    if (flagged(stats)) return "out_of_sync";
-    return !anyFlagged && discrepancies(stats) > 0 ? "out_of_sync" : "healthy";
-  });
+  return latest ? runSyncHealth(latest) : perResource(() => null);
 }
 
 /** The latest completion: the engine's `lastCompletedAt`, or the latest run if it completed. */

@@ -69,6 +69,8 @@ export interface WebhookRouteDeps {
   db: Firestore;
   setup: WebhookSetup;
   now?: () => Date;
+  /** Refused deliveries are counted in at most one write this often (default 2 s; tests: 0). */
+  rejectionFlushMs?: number;
   /** Larger bodies answer 413 (default 1 MB). */
   maxBodyBytes?: number;
   /**
@@ -192,7 +194,7 @@ export function webhookRoute(deps: WebhookRouteDeps): RouteDefinition {
       } = {},
     ) => {
       logs.webhookRejected({ reason, status, requestId, bodyBytes, ...extra });
-      await countRejection(db, { reason, at: now });
+      await countRejection(db, { reason, at: now }, deps.rejectionFlushMs);
       sendError(res, status, code, message);
     };
 

@@ -55,21 +55,59 @@ export function countDelivery(
   );
 }
 
-/** A refused delivery. */
-export function countRejection(
+interface PendingRejections {
+  total: number;
+  byReason: Map<RejectionReason, number>;
+  lastAt: Date | null;
+  lastFlush: number;
+  flushing: boolean;
+}
+
+const pendingByDb = new WeakMap<Firestore, PendingRejections>();
+
+/**
+ * A refused delivery. Anyone can POST to the public URL, and every count is a write to one
+ * document (which Firestore sustains at about one write a second): so this instance writes at
+ * most one update every `flushEveryMs`, carrying every rejection counted since the last one. The
+ * first rejection after a quiet period is written at once.
+ */
+export async function countRejection(
   db: Firestore,
   rejection: { reason: RejectionReason; at: Date },
+  flushEveryMs = 2_000,
 ): Promise<void> {
-  return bestEffort("rejection", () =>
-    statsRef(db).set(
-      {
-        lastRejectedAt: Timestamp.fromDate(rejection.at),
-        rejected: FieldValue.increment(1),
-        rejectedByReason: { [rejection.reason]: FieldValue.increment(1) },
-      },
-      { merge: true },
-    ),
-  );
+  let pending = pendingByDb.get(db);
+  if (!pending) {
+    pending = { total: 0, byReason: new Map(), lastAt: null, lastFlush: 0, flushing: false };
+    pendingByDb.set(db, pending);
+  }
+  pending.total += 1;
+  pending.byReason.set(rejection.reason, (pending.byReason.get(rejection.reason) ?? 0) + 1);
+  pending.lastAt = rejection.at;
+  if (pending.flushing || Date.now() - pending.lastFlush < flushEveryMs) return;
+
+  const { total, byReason, lastAt } = pending;
+  pending.total = 0;
+  pending.byReason = new Map();
+  pending.flushing = true;
+  pending.lastFlush = Date.now();
+  const state = pending;
+  try {
+    await bestEffort("rejection", () =>
+      statsRef(db).set(
+        {
+          lastRejectedAt: Timestamp.fromDate(lastAt ?? rejection.at),
+          rejected: FieldValue.increment(total),
+          rejectedByReason: Object.fromEntries(
+            [...byReason].map(([reason, n]) => [reason, FieldValue.increment(n)]),
+          ),
+        },
+        { merge: true },
+      ),
+    );
+  } finally {
+    state.flushing = false;
+  }
 }
 
 /** The stats document, or null when there is none (or it does not match its schema: logged). */

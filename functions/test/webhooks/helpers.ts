@@ -73,6 +73,8 @@ export async function startWebhookServer(
     db,
     source: options.env ?? webhookEnv(),
     ...(options.now ? { now: options.now } : {}),
+    // Count every refusal at once, so the tests can assert exact counts.
+    webhookRejectionFlushMs: 0,
   });
   const server = await listen(app);
   const url = `${server.url}${WEBHOOK_PATH}`;

@@ -17,6 +17,7 @@ import {
   writtenDocuments,
   type WebhookServer,
 } from "./helpers";
+import { countRejection, readWebhookStats } from "../../src/webhooks/stats";
 
 const NOW = new Date("2026-11-20T10:00:00.000Z");
 const NOW_S = Math.floor(NOW.getTime() / 1000);
@@ -209,5 +210,29 @@ describe("rejected deliveries over HTTP: 401, nothing written, no secret anywher
     const signed = signWebhook(WEBHOOK_SECRET, event, { now: NOW });
     expect(signed.body.toString("utf8")).toBe(body);
     signatures.push(webhookSignature(WEBHOOK_SECRET, signed.body, signed.timestamp));
+  });
+});
+
+describe("counting refused deliveries under a flood", () => {
+  it("writes at most one stats update per interval, carrying every refusal", async () => {
+    const fs = createTestFirestore("rejflood");
+    try {
+      const at = new Date("2026-11-25T10:00:00Z");
+      // First refusal after a quiet period: written at once.
+      await countRejection(fs.db, { reason: "missing_signature", at }, 60_000);
+      expect((await readWebhookStats(fs.db))?.rejected).toBe(1);
+      // A flood inside the interval: no further writes…
+      for (let i = 0; i < 20; i++) {
+        await countRejection(fs.db, { reason: "bad_signature", at }, 60_000);
+      }
+      expect((await readWebhookStats(fs.db))?.rejected).toBe(1);
+      // …until the interval has passed: then one write carries all of them.
+      await countRejection(fs.db, { reason: "bad_signature", at }, 0);
+      const stats = await readWebhookStats(fs.db);
+      expect(stats?.rejected).toBe(22);
+      expect(stats?.rejectedByReason).toMatchObject({ missing_signature: 1, bad_signature: 21 });
+    } finally {
+      await fs.close();
+    }
   });
 });

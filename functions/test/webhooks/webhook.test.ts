@@ -394,7 +394,12 @@ describe("raw body: the signature covers the bytes as sent", () => {
   });
 
   it("uses req.rawBody when the Cloud Functions runtime has already parsed the body", async () => {
-    const fn = createProductApp({ db: fs.db, source: webhookEnv(), now: () => NOW });
+    const fn = createProductApp({
+      db: fs.db,
+      source: webhookEnv(),
+      now: () => NOW,
+      webhookRejectionFlushMs: 0,
+    });
     // What the functions framework does before calling `api`: parse JSON, keep the bytes.
     const runtime = express();
     runtime.use(

@@ -1,15 +1,18 @@
 import type { ResourceStats } from "../backup/documents";
 import { RESOURCE_NAMES, type ResourceName } from "../officernd/resources";
-import type { SyncHealth } from "../status/schema";
+import type { SyncHealth } from "./schema";
 
 /**
- * `syncHealth` of one run, for the `backup_summary` log entry, so that the log-based metric behind
- * the "a resource is out_of_sync" alert (monitoring/) can read it as
+ * `syncHealth` of one run: the one rule behind the status endpoint's `syncHealth` (from the stored
+ * metadata, computeSyncHealth in ./metrics.ts) and the `backup_summary` log entry's, which the
+ * log-based metric of the "a resource is out_of_sync" alert (monitoring/) reads as
  * `jsonPayload.syncHealth.<resource>="out_of_sync"`.
  *
- * The rule is the status endpoint's (computeSyncHealth in ../status/metrics.ts, which takes a
- * stored metadata document); this one takes the run's outcome, which is what the log entry is
- * written from. test/ops/sync-health.test.ts holds the two to the same answers.
+ * - null: the run could not read that resource from OfficeRnD (unknown);
+ * - healthy: the run ended in sync, or nothing is known to be wrong with this resource;
+ * - out_of_sync: the run did not end in sync and the engine recorded a reason for this resource
+ *   (error, shrink guard, unstorable records); when it recorded none for any resource, the
+ *   resources where the run found discrepancies (they may not have been repaired).
  */
 
 export interface RunOutcome {
