@@ -5,7 +5,7 @@ import { logs } from "../logs";
 import { createTokenProvider } from "./auth";
 import { createHttp, errorDetail, exchange, Redactor, TransportFailure } from "./http";
 import { createReadLimiter } from "./limiter";
-import { collectPages, PAGE_SIZE, paginate, parsePage, type ParsedPage } from "./pages";
+import { collectPages, paginate, parsePage, resourcePageUrl, type ParsedPage } from "./pages";
 import { RESOURCE_NAMES, readScopes, resourceDefinition, type ResourceName } from "./resources";
 import {
   abortError,
@@ -132,13 +132,12 @@ export function createOfficeRndClient(
     },
   });
   const limiter = createReadLimiter({ readsPerMinute: config.readsPerMinute, maxConcurrent });
-  const base = `${config.apiUrl.replace(/\/+$/, "")}/organizations/${encodeURIComponent(config.orgSlug)}`;
 
   function pageUrl(resource: ResourceName, cursor: string | null, list: ListOptions): string {
-    const query = new URLSearchParams({ $limit: String(PAGE_SIZE) });
-    if (cursor !== null) query.set("$cursorNext", cursor);
-    if (list.modifiedSince !== undefined) query.set("modifiedAt[$gte]", list.modifiedSince);
-    return `${base}/${resourceDefinition(resource).path}?${query.toString()}`;
+    return resourcePageUrl(config, resource, {
+      cursor,
+      ...(list.modifiedSince !== undefined ? { modifiedSince: list.modifiedSince } : {}),
+    });
   }
 
   function fetchPage(

@@ -209,3 +209,19 @@ export async function collectPages(
   }
   return listing;
 }
+
+/**
+ * URL of one page of a resource's list: `{apiUrl}/organizations/{slug}/{path}?$limit=50`, with
+ * the cursor and the `modifiedAt[$gte]` filter when given. The client and `check` share it.
+ */
+export function resourcePageUrl(
+  config: { apiUrl: string; orgSlug: string },
+  resource: ResourceName,
+  options: { cursor?: string | null; modifiedSince?: string } = {},
+): string {
+  const base = `${config.apiUrl.replace(/\/+$/, "")}/organizations/${encodeURIComponent(config.orgSlug)}`;
+  const query = new URLSearchParams({ $limit: String(PAGE_SIZE) });
+  if (options.cursor != null) query.set("$cursorNext", options.cursor);
+  if (options.modifiedSince !== undefined) query.set("modifiedAt[$gte]", options.modifiedSince);
+  return `${base}/${resourceDefinition(resource).path}?${query.toString()}`;
+}

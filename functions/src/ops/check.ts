@@ -12,7 +12,7 @@ import {
   type HttpAnswer,
 } from "../officernd/http";
 import { tokenRequest } from "../officernd/auth";
-import { PAGE_SIZE, parsePage } from "../officernd/pages";
+import { parsePage, resourcePageUrl } from "../officernd/pages";
 import { RESOURCE_NAMES, resourceDefinition, type ResourceName } from "../officernd/resources";
 import { tokenResponseSchema } from "../officernd/schemas";
 import { OfficeRndError } from "../officernd/types";
@@ -289,8 +289,7 @@ class Checker {
   ): Promise<CheckStep> {
     const { config } = this;
     const definition = resourceDefinition(resource);
-    const base = `${config.apiUrl.replace(/\/+$/, "")}/organizations/${encodeURIComponent(config.orgSlug)}`;
-    const url = `${base}/${definition.path}?${new URLSearchParams({ $limit: String(PAGE_SIZE) }).toString()}`;
+    const url = resourcePageUrl(config, resource);
     const step = (
       verdict: CheckVerdict,
       message: string,
