@@ -11,17 +11,20 @@ describe("enqueueManualBackup", () => {
   });
   afterAll(() => fs.close());
 
-  it("enqueues a manual run with a fresh, time-sortable run id when no run holds the lock", async () => {
+  /** A stand-in for the task queue that keeps what it was given. */
+  function queue() {
     const tasks: { runId: string; trigger: string }[] = [];
+    const enqueue = (task: { runId: string; trigger: string }): Promise<void> => {
+      tasks.push(task);
+      return Promise.resolve();
+    };
+    return { tasks, enqueue };
+  }
+
+  it("enqueues a manual run with a fresh, time-sortable run id when no run holds the lock", async () => {
+    const { tasks, enqueue } = queue();
     const now = new Date("2026-11-25T12:00:00Z");
-    const result = await enqueueManualBackup(
-      fs.db,
-      (t) => {
-        tasks.push(t);
-        return Promise.resolve();
-      },
-      now,
-    );
+    const result = await enqueueManualBackup(fs.db, enqueue, now);
     expect(result.busy).toBe(false);
     const runId = (result as { runId: string }).runId;
     expect(runId).toMatch(/^20261125T120000000Z-[0-9a-f]+$/);
@@ -32,15 +35,8 @@ describe("enqueueManualBackup", () => {
     const now = new Date();
     const lock = await acquireBackupLock(fs.db, { runId: "held-run", trigger: "schedule", now });
     expect(lock.acquired).toBe(true);
-    const tasks: unknown[] = [];
-    const result = await enqueueManualBackup(
-      fs.db,
-      (t) => {
-        tasks.push(t);
-        return Promise.resolve();
-      },
-      now,
-    );
+    const { tasks, enqueue } = queue();
+    const result = await enqueueManualBackup(fs.db, enqueue, now);
     expect(result).toMatchObject({ busy: true, heldBy: "held-run" });
     expect(tasks).toHaveLength(0);
     expect((result as { expiresAt: Date }).expiresAt.getTime()).toBeGreaterThan(
