@@ -1,8 +1,9 @@
-import { createServer } from "node:net";
 import { z } from "zod";
 import { startSandbox, SANDBOX_SCOPES, type Sandbox } from "../../dev/sandbox";
 import { CHECK_VERDICTS } from "../../src/ops/check";
 import { baseEnv, parseJsonOutput, runCli, type ProcessResult } from "./run-cli";
+// A loopback port nothing listens on (it was free a moment ago).
+import { freePort } from "../../dev/emulator";
 
 /**
  * `officernd-backup check` in its own process against the local OfficeRnD sandbox: exit 0 only
@@ -68,15 +69,6 @@ async function check(
 
 const verdicts = (report: Report | null) =>
   Object.fromEntries((report?.steps ?? []).map((s) => [s.step, s.verdict]));
-
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === "string") throw new Error("no port");
-  return address.port;
-}
 
 describe("officernd-backup check", () => {
   it("all good: exit 0, PASSED, a line per step", async () => {
@@ -164,7 +156,7 @@ describe("officernd-backup check", () => {
   });
 
   it("unreachable (nothing on the port): exit 1, unreachable", async () => {
-    const port = await closedPort();
+    const port = await freePort();
     const { result, report } = await check({
       OFFICERND_TOKEN_URL: `http://127.0.0.1:${port}/oauth/token`,
       OFFICERND_API_URL: `http://127.0.0.1:${port}/api/v2`,

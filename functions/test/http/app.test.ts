@@ -21,6 +21,7 @@ import {
   fakeVerifyIdToken,
   responseText,
 } from "./helpers";
+import type { LogEntry } from "../../src/logs";
 
 const STATUS = "/v1/office-rnd/backup-status";
 const BACKUPS = "/v1/office-rnd/backups";
@@ -76,6 +77,20 @@ describe("HTTP API (real app, real Firestore emulator)", () => {
     const error = (res.body as { error: { message: unknown } }).error;
     expect(typeof error.message).toBe("string");
     expect(res.text).not.toMatch(/\n\s+at |node_modules|\.ts:\d+/);
+  }
+
+  /** A 500 says only "internal error" and its request id; returns the log entry with the cause. */
+  function expectInternalError(res: request.Response): LogEntry | undefined {
+    expect(res.body).toEqual({
+      error: {
+        code: "internal",
+        message: "internal error",
+        requestId: res.headers["x-request-id"] as string,
+      },
+    });
+    return logs.entries.find(
+      (e) => e.event === "http_error" && e.requestId === res.headers["x-request-id"],
+    );
   }
 
   describe("GET /v1/office-rnd/backup-status", () => {
@@ -234,16 +249,7 @@ describe("HTTP API (real app, real Firestore emulator)", () => {
     it("a verifier that cannot check tokens is a 500 with a request id, not a leak", async () => {
       const res = await call(request(app).get(STATUS).set(bearer(UNCHECKABLE_ID_TOKEN)));
       expectJsonError(res, 500, "internal");
-      expect(res.body).toEqual({
-        error: {
-          code: "internal",
-          message: "internal error",
-          requestId: res.headers["x-request-id"] as string,
-        },
-      });
-      const logged = logs.entries.find(
-        (e) => e.event === "http_error" && e.requestId === res.headers["x-request-id"],
-      );
+      const logged = expectInternalError(res);
       expect(logged?.error).toContain("EAI_AGAIN");
       expect(logged?.error).toContain("[redacted]");
     });
@@ -386,16 +392,7 @@ describe("HTTP API (real app, real Firestore emulator)", () => {
     it("500 says only 'internal error' and a request id when the engine throws", async () => {
       nextStart = new Error(`lock transaction failed; token=${STATUS_TOKEN} at /srv/x.ts:12`);
       const res = await call(request(app).post(START).set(bearer(ADMIN_ID_TOKEN)));
-      expect(res.body).toEqual({
-        error: {
-          code: "internal",
-          message: "internal error",
-          requestId: res.headers["x-request-id"] as string,
-        },
-      });
-      const logged = logs.entries.find(
-        (e) => e.event === "http_error" && e.requestId === res.headers["x-request-id"],
-      );
+      const logged = expectInternalError(res);
       expect(logged?.error).toBe(
         "Error: lock transaction failed; token=[redacted] at /srv/x.ts:12",
       );

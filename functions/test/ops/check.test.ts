@@ -1,8 +1,9 @@
-import { createServer } from "node:net";
 import { startSandbox, SANDBOX_SCOPES, type Sandbox } from "../../dev/sandbox";
 import { loadOfficeRndConfig, type OfficeRndConfig } from "../../src/config";
 import { checkOfficeRnd, formatCheck, type CheckReport } from "../../src/ops/check";
 import { RESOURCE_NAMES } from "../../src/officernd/resources";
+// A loopback port nothing listens on (it was free a moment ago).
+import { freePort } from "../../dev/emulator";
 
 /**
  * `check` against the local OfficeRnD sandbox: every verdict it can give, from what a real
@@ -27,16 +28,6 @@ function step(report: CheckReport, name: string) {
 
 const verdicts = (report: CheckReport) =>
   Object.fromEntries(report.steps.map((s) => [s.step, s.verdict]));
-
-/** A loopback port nothing listens on. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === "string") throw new Error("no port");
-  return address.port;
-}
 
 describe("check: everything reachable and granted", () => {
   it("passes every step, with latencies and the scopes granted", async () => {
@@ -134,7 +125,7 @@ describe("check: failure verdicts", () => {
   });
 
   it("nothing listening: unreachable, for the token and for the API", async () => {
-    const port = await closedPort();
+    const port = await freePort();
     const report = await checkOfficeRnd(
       config({ tokenUrl: `http://127.0.0.1:${port}/oauth/token` }),
     );
