@@ -231,7 +231,7 @@ export function findUnstorable(resource: ResourceName, record: OfficeRndRecord):
   }
 }
 
-// ---- Webhook writes (unconditional: the event is the newest state) --------------------------------
+// ---- One record, unconditionally (tools, tests): the transaction variants below, committed alone -
 
 export interface WriteContext {
   source: SyncSource;
@@ -245,11 +245,10 @@ export async function writeRecord(
   record: OfficeRndRecord,
   context: WriteContext,
 ): Promise<void> {
-  const problem = findUnstorable(resource, record);
-  if (problem !== null) throw new UnstorableRecordError(resource, record._id, problem);
-  await recordRef(db, resource, record._id).set(
-    recordDocument(record, syncInfo(context.source, context.now)),
-  );
+  await db.runTransaction((tx) => {
+    writeRecordIn(tx, db, resource, record, context);
+    return Promise.resolve();
+  });
 }
 
 /** Marks a record removed in OfficeRnD (content kept). False when there is no such document. */
@@ -259,24 +258,12 @@ export async function markRecordRemoved(
   id: string,
   context: WriteContext,
 ): Promise<boolean> {
-  try {
-    await recordRef(db, resource, id).update(
-      new FieldPath(SYNC_FIELD),
-      syncInfo(context.source, context.now, true),
-    );
+  return db.runTransaction(async (tx) => {
+    const snapshot = await tx.get(recordRef(db, resource, id));
+    if (!snapshot.exists) return false;
+    markRecordRemovedIn(tx, db, resource, id, context);
     return true;
-  } catch (error) {
-    if (grpcCode(error) === GRPC_NOT_FOUND) return false;
-    throw error;
-  }
-}
-
-export async function deleteRecord(
-  db: Firestore,
-  resource: ResourceName,
-  id: string,
-): Promise<void> {
-  await recordRef(db, resource, id).delete();
+  });
 }
 
 // ---- Writes inside a caller's transaction (the webhook's check-then-write) ----------------------

@@ -44,11 +44,6 @@ export function toJsonValue(value: unknown): JsonValue {
   return typeof value === "symbol" ? value.toString() : null;
 }
 
-export function isoOrDash(value: Date | Timestamp | null | undefined): string {
-  if (value === null || value === undefined) return "-";
-  return (value instanceof Timestamp ? value.toDate() : value).toISOString();
-}
-
 /** `1.2 s`, `850 ms`, `3 min 5 s`. */
 export function formatDuration(ms: number | null | undefined): string {
   if (ms === null || ms === undefined) return "-";
