@@ -2,7 +2,7 @@ import { startSandbox, type Sandbox } from "../dev/sandbox";
 import { loadOfficeRndConfig } from "../src/config";
 import { setLogSink } from "../src/logs";
 import { createOfficeRndClient, type OfficeRndClient } from "../src/officernd/client";
-import { PAGE_SIZE } from "../src/officernd/pages";
+import { PAGE_SIZE } from "../src/officernd/query";
 import { RESOURCE_NAMES, type ResourceName } from "../src/officernd/resources";
 import { BENCH_SIZES, MemoryWatch, liveHeap, table, type Sample } from "./measure";
 

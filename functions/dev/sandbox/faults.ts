@@ -17,6 +17,8 @@ export type ApiFaultKind =
   | "wrong-envelope" // 200 with JSON that is not { results, cursorNext, … }
   | "bad-record" // `count` records (default 1) on the page lose their `_id`
   | "repeat-cursor" // cursorNext echoes the request's cursor (pages after the first)
+  | "tampered-cursor" // cursorNext is not a cursor OfficeRnD can read (the next page is a 500)
+  | "unordered" // the page's records come in descending `_id` order
   | "duplicate"; // the page repeats a record of the previous page
 
 export type TokenFaultKind = "token-429" | "token-5xx" | "token-slow" | "token-hang" | "token-html";
@@ -35,7 +37,7 @@ export interface FaultSpec {
   every?: number;
   /** Let the first N matching requests through untouched. */
   after?: number;
-  /** 429s: Retry-After value, seconds (number) or an HTTP date (string). Default 1. */
+  /** 429s: Retry-After value, seconds (number) or an HTTP date (string); null: none. Default 1. */
   retryAfter?: number | string | null;
   /** slow / token-slow: delay before answering. Default 2000 ms. */
   delayMs?: number;

@@ -241,6 +241,10 @@ function member(
   };
   if (rng.chance(0.1))
     record.x_importedFrom = { system: "Nexudus", at: t.createdAt, raw: { id: rng.int(1, 1e6) } };
+  // Live: `properties` is left out entirely when a member has none (docs/officernd-api.md).
+  const { properties } = record;
+  if (properties !== null && typeof properties === "object" && Object.keys(properties).length === 0)
+    delete record.properties;
   return record;
 }
 

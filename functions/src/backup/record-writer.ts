@@ -53,7 +53,11 @@ function isPlainObject(value: object): value is Record<string, unknown> {
  * hold (Timestamps, references, bytes, NaN, … which a corrupted document may contain) written as
  * `!tag(...)`, which no JSON value can produce, so they never compare equal to a record.
  */
-function encode(value: unknown, out: string[], skipKey: string | null): void {
+function encode(
+  value: unknown,
+  out: string[],
+  skip: ((key: string, value: unknown) => boolean) | null,
+): void {
   if (value === null) {
     out.push("null");
     return;
@@ -85,7 +89,7 @@ function encode(value: unknown, out: string[], skipKey: string | null): void {
   }
   if (isPlainObject(value)) {
     const keys = Object.keys(value)
-      .filter((k) => k !== skipKey && value[k] !== undefined)
+      .filter((k) => value[k] !== undefined && !(skip?.(k, value[k]) ?? false))
       .sort();
     out.push("{");
     keys.forEach((key, i) => {
@@ -104,10 +108,25 @@ function encode(value: unknown, out: string[], skipKey: string | null): void {
   else out.push(`!obj(${JSON.stringify(value.constructor?.name ?? "unknown")})`);
 }
 
-/** The canonical form of a record or record document (top-level `_sync` left out). */
+/**
+ * Top-level fields the comparison leaves out: `_sync` (ours), and custom `properties` when there
+ * are none. OfficeRnD omits `properties` entirely when a member has none (docs/officernd-api.md),
+ * while other answers about the same record send `{}` (or null): all three mean the same, and
+ * must not look like drift on every run.
+ */
+function skippedTopLevel(key: string, value: unknown): boolean {
+  if (key === SYNC_FIELD) return true;
+  return (
+    key === "properties" &&
+    (value === null ||
+      (typeof value === "object" && isPlainObject(value) && Object.keys(value).length === 0))
+  );
+}
+
+/** The canonical form of a record or record document (see `skippedTopLevel`). */
 export function canonicalRecord(data: Readonly<Record<string, unknown>>): string {
   const out: string[] = [];
-  encode(data, out, SYNC_FIELD);
+  encode(data, out, skippedTopLevel);
   return out.join("");
 }
 

@@ -3,9 +3,11 @@ import { Agent as HttpsAgent } from "node:https";
 import type { OfficeRndConfig } from "../config";
 import { logs } from "../logs";
 import { createTokenProvider } from "./auth";
-import { createHttp, errorDetail, exchange, Redactor, TransportFailure } from "./http";
-import { createReadLimiter } from "./limiter";
-import { collectPages, paginate, parsePage, resourcePageUrl, type ParsedPage } from "./pages";
+import { createHttp, exchange, excerpt, Redactor, TransportFailure } from "./http";
+import { createReadLimiter, quotaExhaustedError } from "./limiter";
+import { classifyAnswer } from "./answers";
+import { collectPages, paginate, parsePage, type ParsedPage } from "./pages";
+import { resourceCountUrl, resourcePageUrl } from "./query";
 import { RESOURCE_NAMES, readScopes, resourceDefinition, type ResourceName } from "./resources";
 import {
   abortError,
@@ -15,6 +17,7 @@ import {
   type AttemptOutcome,
   type RetryPolicy,
 } from "./retry";
+import { countResponseSchema } from "./schemas";
 import {
   OfficeRndError,
   type ClientStats,
@@ -63,22 +66,20 @@ export interface OfficeRndClientOptions {
   random?: () => number;
 }
 
+function safeJson(body: string): unknown {
+  try {
+    return JSON.parse(body);
+  } catch {
+    return undefined;
+  }
+}
+
 export interface OfficeRndClient extends OfficeRndReader {
   stats(): Required<ClientStats>;
   /** Every record of one resource at once (pages() is the streaming shape). */
   readAll(resource: ResourceName, options?: ListOptions): Promise<ResourceListing>;
   /** Releases the client's sockets and timers. */
   close(): void;
-}
-
-function hint(status: number, resource: ResourceName, config: OfficeRndConfig): string {
-  if (status === 403) {
-    return `; the OfficeRnD application needs the ${resourceDefinition(resource).scope} scope`;
-  }
-  if (status === 404) {
-    return `; check OFFICERND_ORG_SLUG (${config.orgSlug}) and OFFICERND_API_URL`;
-  }
-  return "";
 }
 
 export function createOfficeRndClient(
@@ -118,6 +119,7 @@ export function createOfficeRndClient(
     rejected: 0,
     limiterWaitMs: 0,
     maxInFlight: 0,
+    budget: { used: 0, minute: null, day: null },
   };
   const tokens = createTokenProvider(config, {
     http,
@@ -133,31 +135,31 @@ export function createOfficeRndClient(
   });
   const limiter = createReadLimiter({ readsPerMinute: config.readsPerMinute, maxConcurrent });
 
-  function pageUrl(resource: ResourceName, cursor: string | null, list: ListOptions): string {
-    return resourcePageUrl(config, resource, {
-      cursor,
-      ...(list.modifiedSince !== undefined ? { modifiedSince: list.modifiedSince } : {}),
-    });
-  }
-
-  function fetchPage(
-    resource: ResourceName,
-    page: number,
-    cursor: string | null,
+  /**
+   * One GET of the API under the read limiter and the retry policy: the body of a 200 is handed
+   * to `parse`; every other answer is judged by the shared classifier.
+   */
+  function fetchJudged<T>(
+    request: { resource: ResourceName; page: number | null; url: string; withCursor: boolean },
+    where: string,
     signal: AbortSignal,
-    list: ListOptions,
-  ): Promise<ParsedPage> {
-    const url = pageUrl(resource, cursor, list);
-    const where = `OfficeRnD ${resource} page ${page}`;
+    parse: (body: string, contentType: string) => T,
+  ): Promise<T> {
+    const { resource, url } = request;
+    const page = request.page ?? 0;
     const fail = (code: OfficeRndError["code"], message: string, status: number | null) =>
-      new OfficeRndError(code, redactor.redact(`${where}: ${message}`), { resource, page, status });
+      new OfficeRndError(code, redactor.redact(`${where}: ${message}`), {
+        resource,
+        page: request.page,
+        status,
+      });
     let lastToken = "";
     let retryWaitMs = 0;
 
-    const attempt = async (n: number): Promise<AttemptOutcome<ParsedPage>> => {
+    const attempt = async (n: number): Promise<AttemptOutcome<T>> => {
       const token = await tokens.get(signal);
       lastToken = token;
-      return limiter.schedule(async (queuedMs): Promise<AttemptOutcome<ParsedPage>> => {
+      return limiter.schedule(async (queuedMs): Promise<AttemptOutcome<T>> => {
         if (signal.aborted) throw abortError(signal);
         stats.requests += 1;
         stats.limiterWaitMs += queuedMs;
@@ -187,50 +189,44 @@ export function createOfficeRndClient(
           return { ok: false, action: "backoff", error: fail(code, message, null) };
         }
         const { status, durationMs } = answer;
+        limiter.observe(answer.rateHeaders);
         if (status === 200) {
-          let parsed: ParsedPage;
+          let parsed: T;
           try {
-            parsed = parsePage(resource, page, answer.body, answer.contentType);
+            parsed = parse(answer.body, answer.contentType);
           } finally {
             logs.officeRndRequest({ resource, page, status, attempt: n, waitMs, durationMs });
           }
           return { ok: true, value: parsed };
         }
         logs.officeRndRequest({ resource, page, status, attempt: n, waitMs, durationMs });
-        const detail = `${status} (${errorDetail(answer.body, answer.contentType)})`;
+        const verdict = classifyAnswer(status, answer.body, answer.contentType, {
+          scope: resourceDefinition(resource).scope,
+          orgSlug: config.orgSlug,
+          withCursor: request.withCursor,
+          dayQuotaSpent: limiter.dayExhausted(),
+        });
         if (status === 429) {
           stats.throttled += 1;
-          const retryAfterMs = parseRetryAfter(answer.retryAfter);
+          // Retry-After when OfficeRnD sends one (not documented); else the minute's reset.
+          const retryAfterMs = parseRetryAfter(answer.retryAfter) ?? limiter.minuteResetInMs();
           // Every queued request of the run waits, not only this one.
-          if (retryAfterMs !== null)
+          if (retryAfterMs !== null && verdict.action !== "fail")
             limiter.pauseFor(Math.min(retryAfterMs, policy.maxRetryAfterMs));
+          if (verdict.code === "quota_exhausted") {
+            const resetAt = limiter.budget().day?.resetAt;
+            const error = quotaExhaustedError(resetAt ? Date.parse(resetAt) : null);
+            return { ok: false, action: "fail", error: fail(error.code, error.message, status) };
+          }
           return {
             ok: false,
-            action: "retry-after",
+            action: verdict.action,
             retryAfterMs,
-            error: fail("throttled", detail, status),
+            error: fail(verdict.code, verdict.message, status),
           };
         }
-        if (status >= 500) {
-          return { ok: false, action: "backoff", error: fail("server", detail, status) };
-        }
-        if (status === 401) {
-          return { ok: false, action: "renew-token", error: fail("auth", detail, status) };
-        }
-        const code =
-          status === 403
-            ? "forbidden"
-            : status === 404
-              ? "not_found"
-              : status >= 400
-                ? "bad_request"
-                : "invalid_response";
-        const message =
-          status >= 300 && status < 400
-            ? `${status} redirect, not followed (the bearer token would go along)`
-            : `${detail}${hint(status, resource, config)}`;
-        return { ok: false, action: "fail", error: fail(code, message, status) };
-      });
+        return { ok: false, action: verdict.action, error: fail(verdict.code, verdict.message, status) };
+      }, signal);
     };
 
     return withRetries(attempt, policy, {
@@ -260,8 +256,20 @@ export function createOfficeRndClient(
     resource: ResourceName,
     list: ListOptions = {},
   ): AsyncGenerator<ResourcePage, void, undefined> {
+    // Built once up front: a filter the resource does not accept fails before any request.
+    resourcePageUrl(config, resource, { filters: list.filters });
     const fetcher = (page: number, cursor: string | null, signal: AbortSignal) =>
-      fetchPage(resource, page, cursor, signal, list);
+      fetchJudged(
+        {
+          resource,
+          page,
+          url: resourcePageUrl(config, resource, { cursor, filters: list.filters }),
+          withCursor: cursor !== null,
+        },
+        `OfficeRnD ${resource} page ${page}`,
+        signal,
+        (body, contentType): ParsedPage => parsePage(resource, page, body, contentType),
+      );
     for await (const page of paginate(resource, fetcher, {
       maxPages,
       prefetch,
@@ -274,10 +282,41 @@ export function createOfficeRndClient(
     }
   }
 
+  /** `GET /{resource}/count` → `{"total": N}`; null for resources without the endpoint. */
+  async function count(
+    resource: ResourceName,
+    list: { signal?: AbortSignal } = {},
+  ): Promise<number | null> {
+    const url = resourceCountUrl(config, resource);
+    if (url === null) return null;
+    const where = `OfficeRnD ${resource} count`;
+    return fetchJudged(
+      { resource, page: null, url, withCursor: false },
+      where,
+      list.signal ?? new AbortController().signal,
+      (body) => {
+        const parsed = countResponseSchema.safeParse(safeJson(body));
+        if (!parsed.success) {
+          throw new OfficeRndError(
+            "invalid_response",
+            `${where}: expected {"total": N}, got ${excerpt(body, 80)}`,
+            { resource, status: 200 },
+          );
+        }
+        return parsed.data.total;
+      },
+    );
+  }
+
   const client: OfficeRndClient = {
     pages,
+    count,
     readAll: (resource, list) => collectPages(client, resource, list),
-    stats: () => ({ ...stats, maxInFlight: limiter.stats().maxInFlight }),
+    stats: () => ({
+      ...stats,
+      maxInFlight: limiter.stats().maxInFlight,
+      budget: limiter.budget(),
+    }),
     close() {
       limiter.stop();
       for (const agent of ownAgents) agent.destroy();

@@ -1,6 +1,7 @@
 import type { Agent as HttpAgent } from "node:http";
 import type { Agent as HttpsAgent } from "node:https";
 import axios, { type AxiosInstance } from "axios";
+import { isRateHeader } from "./rate-limit";
 import { abortError } from "./retry";
 
 /**
@@ -21,6 +22,8 @@ export interface HttpAnswer {
   status: number;
   contentType: string;
   retryAfter: string | null;
+  /** OfficeRnD's `x-ratelimit-*` headers (lower-case names), for the read budget. */
+  rateHeaders: Record<string, string>;
   body: string;
   durationMs: number;
 }
@@ -67,6 +70,15 @@ function header(value: unknown): string | null {
   return null;
 }
 
+function rateHeaders(headers: object): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    const text = header(value);
+    if (text !== null && isRateHeader(name.toLowerCase())) out[name.toLowerCase()] = text;
+  }
+  return out;
+}
+
 /** One HTTP exchange; throws only TransportFailure or the caller's abort reason. */
 export async function exchange(http: AxiosInstance, request: HttpRequest): Promise<HttpAnswer> {
   const timeout = AbortSignal.timeout(request.timeoutMs);
@@ -85,6 +97,7 @@ export async function exchange(http: AxiosInstance, request: HttpRequest): Promi
       status: response.status,
       contentType: header(response.headers["content-type"]) ?? "",
       retryAfter: header(response.headers["retry-after"]),
+      rateHeaders: rateHeaders(response.headers),
       body,
       durationMs: Date.now() - started,
     };
@@ -129,7 +142,11 @@ export function errorDetail(body: string, contentType: string): string {
     const parsed: unknown = JSON.parse(body);
     if (parsed !== null && typeof parsed === "object") {
       const o = parsed as Record<string, unknown>;
-      const parts = [o.error, o.error_description ?? o.message ?? o.title]
+      // OfficeRnD's `message` may be an array (NestJS validation: one entry per refused field).
+      const message = Array.isArray(o.message)
+        ? o.message.filter((m): m is string => typeof m === "string").join("; ")
+        : o.message;
+      const parts = [o.error, o.error_description ?? message ?? o.title]
         .filter((v): v is string => typeof v === "string" && v.trim() !== "")
         .map((v) => excerpt(v, 200));
       if (parts.length > 0) return [...new Set(parts)].join(": ");

@@ -1,18 +1,25 @@
 import Bottleneck from "bottleneck";
+import { ReadBudget, type ReadBudgetReport } from "./rate-limit";
+import { sleep } from "./retry";
+import { OfficeRndError } from "./types";
 
 /**
- * The client-side read budget, shared by every request of one client instance (one run).
- *
- * Built on bottleneck (CommonJS, typed, widely used): `minTime` spaces request starts evenly at
- * 60 000 / readsPerMinute ms, so no sliding minute ever holds more than the budget and the run
- * never bursts into OfficeRnD's limit; `maxConcurrent` bounds requests in flight while the
- * resources are read side by side; and its reservoir lets a 429 pause every queued request at
- * once until Retry-After has passed, after which they resume spaced, not in a burst.
+ * The read limiter shared by every request of one client instance (one run). bottleneck
+ * (CommonJS, typed, widely used) bounds the requests in flight (`maxConcurrent`) while the
+ * resources are read side by side; a gate in front of each request, passed by one request at a
+ * time, applies the timing of ./rate-limit.ts, where the tighter of two limits wins:
+ * - our own ceiling, `readsPerMinute` (OFFICERND_READS_PER_MINUTE): starts at least
+ *   60 000 / readsPerMinute ms apart, leaving room in the organization's budget for its other
+ *   integrations;
+ * - OfficeRnD's own figures, from the rate-limit headers of its answers: wait when the minute's
+ *   budget runs low or out, or after a 429; fail at once when the daily quota is spent.
  */
 
 export interface ReadLimiterOptions {
   readsPerMinute: number;
   maxConcurrent: number;
+  /** Clock for the budget (tests). */
+  now?: () => number;
 }
 
 export interface ReadLimiterStats {
@@ -20,46 +27,80 @@ export interface ReadLimiterStats {
   started: number;
   /** Most requests in flight at once. */
   maxInFlight: number;
-  /** Total time requests spent queued (spacing, concurrency and 429 pauses). */
+  /** Total time requests spent queued (spacing, concurrency, budget waits and 429 pauses). */
   queuedMs: number;
+  /** Of that, time spent waiting for OfficeRnD's budget (headers and 429s). */
+  budgetWaitMs: number;
 }
 
 export interface ReadLimiter {
-  /** Runs `fn` when the budget allows; `fn` receives how long it waited in the queue. */
-  schedule<T>(fn: (queuedMs: number) => Promise<T>): Promise<T>;
+  /**
+   * Runs `fn` when both limits allow; `fn` receives how long it waited. Rejects with an
+   * OfficeRndError `quota_exhausted` when the daily quota is spent, or the signal's reason.
+   */
+  schedule<T>(fn: (queuedMs: number) => Promise<T>, signal?: AbortSignal): Promise<T>;
+  /** An answer arrived: its rate-limit headers (lower-case names). */
+  observe(headers: Readonly<Record<string, string>>): void;
   /** OfficeRnD answered 429: no request starts until `ms` from now. */
   pauseFor(ms: number): void;
-  /** Spacing between request starts. */
+  /** When the minute window resets, for a 429 that has no Retry-After; null when unknown. */
+  minuteResetInMs(): number | null;
+  /** The latest figures say the daily quota is spent. */
+  dayExhausted(): boolean;
+  /** Spacing between request starts under our own ceiling. */
   readonly intervalMs: number;
   stats(): ReadLimiterStats;
-  /** Ends any pause and drops its timer; queued jobs still run (cancelled ones end at once). */
+  budget(): ReadBudgetReport;
+  /** Drops timers; queued jobs still run (cancelled ones end at once). */
   stop(): void;
+}
+
+export function quotaExhaustedError(resetAt: number | null): OfficeRndError {
+  const when =
+    resetAt === null
+      ? "OfficeRnD did not say when it resets"
+      : `it resets at ${new Date(resetAt).toISOString()}`;
+  return new OfficeRndError(
+    "quota_exhausted",
+    `OfficeRnD's daily read quota is spent (x-ratelimit-remaining-read-day: 0); ${when}. ` +
+      "Nothing was changed; run again after the reset",
+  );
 }
 
 export function createReadLimiter(options: ReadLimiterOptions): ReadLimiter {
   if (!(options.readsPerMinute > 0)) throw new Error("readsPerMinute must be > 0");
   if (!(options.maxConcurrent >= 1)) throw new Error("maxConcurrent must be ≥ 1");
+  const now = options.now ?? Date.now;
   const intervalMs = Math.ceil(60_000 / options.readsPerMinute);
-  const bottleneck = new Bottleneck({
-    minTime: intervalMs,
-    maxConcurrent: Math.floor(options.maxConcurrent),
-  });
-  const stats: ReadLimiterStats = { started: 0, maxInFlight: 0, queuedMs: 0 };
+  const bottleneck = new Bottleneck({ maxConcurrent: Math.floor(options.maxConcurrent) });
+  const budget = new ReadBudget({ minIntervalMs: intervalMs });
+  const stats: ReadLimiterStats = { started: 0, maxInFlight: 0, queuedMs: 0, budgetWaitMs: 0 };
   let inFlight = 0;
-  let pausedUntil = 0;
-  let resumeTimer: NodeJS.Timeout | null = null;
+  const stopped = new AbortController();
+  /** One request at a time passes the budget gate, so spacing decisions do not race. */
+  let gate: Promise<void> = Promise.resolve();
 
-  const resume = () => {
-    resumeTimer = null;
-    void bottleneck.updateSettings({ reservoir: null });
-  };
+  async function passGate(signal: AbortSignal): Promise<void> {
+    for (;;) {
+      const verdict = budget.verdict(inFlight, now());
+      if (verdict.kind === "go") return;
+      if (verdict.kind === "quota_exhausted") throw quotaExhaustedError(verdict.resetAt);
+      stats.budgetWaitMs += verdict.ms;
+      await sleep(verdict.ms, signal);
+    }
+  }
 
   return {
     intervalMs,
-    schedule<T>(fn: (queuedMs: number) => Promise<T>): Promise<T> {
-      const queuedAt = Date.now();
+    schedule<T>(fn: (queuedMs: number) => Promise<T>, signal?: AbortSignal): Promise<T> {
+      const queuedAt = now();
+      const cancel = signal ? AbortSignal.any([signal, stopped.signal]) : stopped.signal;
       return bottleneck.schedule(async () => {
-        const queuedMs = Date.now() - queuedAt;
+        const turn = gate.then(() => passGate(cancel));
+        gate = turn.catch(() => undefined);
+        await turn;
+        const queuedMs = now() - queuedAt;
+        budget.started(now());
         stats.started += 1;
         stats.queuedMs += queuedMs;
         inFlight += 1;
@@ -71,20 +112,14 @@ export function createReadLimiter(options: ReadLimiterOptions): ReadLimiter {
         }
       });
     },
-    pauseFor(ms: number): void {
-      const until = Date.now() + Math.max(0, ms);
-      if (until <= pausedUntil) return;
-      pausedUntil = until;
-      void bottleneck.updateSettings({ reservoir: 0 });
-      if (resumeTimer !== null) clearTimeout(resumeTimer);
-      resumeTimer = setTimeout(resume, until - Date.now());
-      resumeTimer.unref();
-    },
+    observe: (headers) => budget.observe(headers, now()),
+    pauseFor: (ms) => budget.pauseFor(ms, now()),
+    minuteResetInMs: () => budget.minuteResetInMs(now()),
+    dayExhausted: () => budget.dayExhausted(now()),
     stats: () => ({ ...stats }),
+    budget: () => budget.report(),
     stop(): void {
-      if (resumeTimer !== null) clearTimeout(resumeTimer);
-      if (pausedUntil > Date.now()) resume();
-      resumeTimer = null;
+      stopped.abort(new Error("read limiter stopped"));
     },
   };
 }

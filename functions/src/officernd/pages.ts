@@ -12,13 +12,16 @@ import {
 } from "./types";
 
 /**
- * Cursor pagination of one listing: `$limit=50`, follow `cursorNext` until null. Each body is
- * parsed and judged here (envelope, then every record on its own), and the listing is guarded
- * against a cursor that repeats, a page count that runs away and an `_id` seen twice.
+ * Cursor pagination of one listing: `$limit=50`, follow `cursorNext` until a page has none. Each
+ * body is parsed and judged here (envelope, then every record on its own), and the listing is
+ * guarded against a cursor that repeats, a page count that runs away, and ids out of order.
+ *
+ * Live (Feb 2026, docs/officernd-api.md): `cursorNext`/`cursorPrev` are absent, not null, on the
+ * last page, on a single page and on an empty list; cursors decode to
+ * `{"k":"_id","p":50,"v":"<last _id>"}`, i.e. pages are keyset-ordered by `_id`. Cursors stay
+ * opaque here, but the order they imply is checked: ids must ascend across the whole listing,
+ * so a repeated or reordered record fails the listing loudly instead of hiding a gap.
  */
-
-/** OfficeRnD's maximum (and default) page size. */
-export const PAGE_SIZE = 50;
 
 export interface ParsedPage {
   records: OfficeRndRecord[];
@@ -71,11 +74,8 @@ export function parsePage(
     const where = issue ? `${issue.path.map(String).join(".") || "body"}: ${issue.message}` : "";
     throw invalid(resource, page, `a JSON body with ${where}`);
   }
-  // The schema tolerates a missing cursorNext; an envelope without it is not the documented
-  // one, and reading it as "last page" could silently cut the listing short.
-  if (!("cursorNext" in envelope.data)) {
-    throw invalid(resource, page, "a JSON body without cursorNext");
-  }
+  // An absent (or null) cursorNext ends the listing. A listing cut short this way is caught by
+  // the count check before anything is removed (see the backup's plan).
 
   const { schema } = resourceDefinition(resource);
   const records: OfficeRndRecord[] = [];
@@ -122,8 +122,9 @@ export async function* paginate(
   const stop = new AbortController();
   const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
   const seenCursors = new Set<string>();
-  /** _id → page it was first seen on. Ids only: small next to the records themselves. */
-  const seenIds = new Map<string, number>();
+  /** Ids of the previous and the current page → page: tells a repeat from a reordering. */
+  let recentIds = new Map<string, number>();
+  let lastId: string | null = null;
   let totals = { pages: 0, records: 0, rejected: 0 };
   let pending: Promise<ParsedPage> | null = null;
 
@@ -134,17 +135,29 @@ export async function* paginate(
       const current = await pending;
       pending = null;
 
+      const pageIds = new Map<string, number>();
       for (const record of current.records) {
-        const firstPage = seenIds.get(record._id);
-        if (firstPage !== undefined) {
+        const id = record._id.toLowerCase();
+        if (lastId !== null && id <= lastId) {
+          const firstPage = pageIds.get(id) ?? recentIds.get(id);
+          if (firstPage !== undefined) {
+            throw new OfficeRndError(
+              "duplicate_id",
+              `OfficeRnD ${resource} page ${page}: _id ${record._id} was already listed on page ${firstPage}`,
+              { resource, page },
+            );
+          }
           throw new OfficeRndError(
-            "duplicate_id",
-            `OfficeRnD ${resource} page ${page}: _id ${record._id} was already listed on page ${firstPage}`,
+            "pagination",
+            `OfficeRnD ${resource} page ${page}: _id ${record._id} comes after ${lastId}; ` +
+              "OfficeRnD lists by ascending _id, so records may have been skipped",
             { resource, page },
           );
         }
-        seenIds.set(record._id, page);
+        pageIds.set(id, page);
+        lastId = id;
       }
+      recentIds = pageIds;
       if (current.rejected.length > 0) {
         logs.recordsRejected({
           resource,
@@ -208,20 +221,4 @@ export async function collectPages(
     for (const rejected of page.rejected) listing.rejected.push(rejected);
   }
   return listing;
-}
-
-/**
- * URL of one page of a resource's list: `{apiUrl}/organizations/{slug}/{path}?$limit=50`, with
- * the cursor and the `modifiedAt[$gte]` filter when given. The client and `check` share it.
- */
-export function resourcePageUrl(
-  config: { apiUrl: string; orgSlug: string },
-  resource: ResourceName,
-  options: { cursor?: string | null; modifiedSince?: string } = {},
-): string {
-  const base = `${config.apiUrl.replace(/\/+$/, "")}/organizations/${encodeURIComponent(config.orgSlug)}`;
-  const query = new URLSearchParams({ $limit: String(PAGE_SIZE) });
-  if (options.cursor != null) query.set("$cursorNext", options.cursor);
-  if (options.modifiedSince !== undefined) query.set("modifiedAt[$gte]", options.modifiedSince);
-  return `${base}/${resourceDefinition(resource).path}?${query.toString()}`;
 }

@@ -72,6 +72,9 @@ export const pageEnvelopeSchema = z.looseObject({
 });
 export type PageEnvelope = z.infer<typeof pageEnvelopeSchema>;
 
+/** Answer of `GET /{resource}/count` (live: `{"total": N}`). */
+export const countResponseSchema = z.looseObject({ total: z.number().int().min(0) });
+
 /** Answer of POST /oauth/token (client credentials). */
 export const tokenResponseSchema = z.looseObject({
   access_token: z.string().min(1),

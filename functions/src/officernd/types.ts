@@ -1,3 +1,5 @@
+import type { RangeFilter } from "./query";
+import type { ReadBudgetReport } from "./rate-limit";
 import type { ResourceName } from "./resources";
 import type { OfficeRndRecord } from "./schemas";
 
@@ -24,8 +26,8 @@ export interface ResourcePage {
 }
 
 export interface ListOptions {
-  /** ISO time; sends `modifiedAt[$gte]`. */
-  modifiedSince?: string;
+  /** Range filters; each must be one the resource accepts (see ./query.ts). */
+  filters?: readonly RangeFilter[];
   /** Cancels the listing (e.g. when another resource of the same run failed). */
   signal?: AbortSignal;
 }
@@ -60,25 +62,34 @@ export interface ClientStats {
   limiterWaitMs?: number;
   /** Most API requests in flight at once. */
   maxInFlight?: number;
+  /** Requests made and what OfficeRnD's rate-limit headers said was left. */
+  budget?: ReadBudgetReport;
 }
 
 export interface OfficeRndReader {
-  /** Pages of one resource, in order, until `cursorNext` is null. Throws OfficeRndError. */
+  /** Pages of one resource, in `_id` order, until a page has no `cursorNext`. Throws OfficeRndError. */
   pages(resource: ResourceName, options?: ListOptions): AsyncIterable<ResourcePage>;
+  /**
+   * OfficeRnD's own total (`GET /{resource}/count`), for a completeness check of a listing;
+   * null for resources without a count endpoint. Absent on readers that cannot count.
+   */
+  count?(resource: ResourceName, options?: { signal?: AbortSignal }): Promise<number | null>;
   stats(): ClientStats;
 }
 
 export type OfficeRndErrorCode =
   | "auth" // token endpoint refused the credentials, or a 401 survived one token refresh
   | "forbidden" // 403: missing scope / not allowed
-  | "not_found" // 404: wrong org slug or path
+  | "not_found" // 404: wrong path
+  | "org_not_found" // 500 "Organization not found": OFFICERND_ORG_SLUG is wrong (a config error)
+  | "quota_exhausted" // the daily read quota is spent (x-ratelimit-remaining-read-day: 0)
   | "bad_request" // other 4xx
   | "throttled" // 429s outlasted the retry budget
   | "server" // 5xx outlasted the retry budget
   | "network" // connection errors outlasted the retry budget
   | "timeout" // per-request timeouts outlasted the retry budget
   | "invalid_response" // not the documented envelope (HTML, truncated JSON, wrong types)
-  | "pagination" // repeating cursor or runaway page count
+  | "pagination" // repeating cursor, runaway page count, or ids out of `_id` order
   | "duplicate_id"; // the same _id on two pages of one listing
 
 /**

@@ -12,7 +12,10 @@ import {
   type HttpAnswer,
 } from "../officernd/http";
 import { tokenRequest } from "../officernd/auth";
-import { parsePage, resourcePageUrl } from "../officernd/pages";
+import { classifyAnswer } from "../officernd/answers";
+import { parsePage } from "../officernd/pages";
+import { resourcePageUrl } from "../officernd/query";
+import { ReadBudget, type ReadBudgetReport } from "../officernd/rate-limit";
 import { RESOURCE_NAMES, resourceDefinition, type ResourceName } from "../officernd/resources";
 import { tokenResponseSchema } from "../officernd/schemas";
 import { OfficeRndError } from "../officernd/types";
@@ -77,6 +80,8 @@ export interface CheckReport {
     granted: string[] | null;
     missing: string[];
   };
+  /** OfficeRnD's read budget after the check's reads (its rate-limit headers). */
+  readBudget: ReadBudgetReport;
   latency: {
     tokenMs: number | null;
     /** Over the resource reads that got an answer. */
@@ -178,6 +183,8 @@ class Checker {
   };
   private readonly http: AxiosInstance = createHttp(this.agents);
   private readonly timeoutMs: number;
+  /** What OfficeRnD's rate-limit headers said, across the check's reads. */
+  readonly budget = new ReadBudget();
 
   constructor(
     private readonly config: OfficeRndConfig,
@@ -318,6 +325,8 @@ class Checker {
       return step(failure.verdict, failure.message, null, Date.now() - started);
     }
     const { status, durationMs } = answer;
+    this.budget.observe(answer.rateHeaders, Date.now());
+    this.budget.started(started);
     if (status === 200) {
       try {
         const page = parsePage(resource, 1, answer.body, answer.contentType);
@@ -341,6 +350,18 @@ class Checker {
         if (!(error instanceof OfficeRndError)) throw error;
         return step("invalid_response", error.message, status, durationMs);
       }
+    }
+    const classified = classifyAnswer(status, answer.body, answer.contentType, {
+      scope: definition.scope,
+      orgSlug: config.orgSlug,
+      withCursor: false,
+      dayQuotaSpent: this.budget.dayExhausted(Date.now()),
+    });
+    if (classified.code === "org_not_found") {
+      return step("wrong_org_slug", classified.message, status, durationMs);
+    }
+    if (classified.code === "quota_exhausted") {
+      return step("throttled", classified.message, status, durationMs);
     }
     const common = commonFailure(answer, "OFFICERND_API_URL");
     if (common) return step(common.verdict, common.message, status, durationMs);
@@ -532,6 +553,7 @@ export async function checkOfficeRnd(
     },
     steps,
     scopes: { needed, granted, missing },
+    readBudget: checker.budget.report(),
     latency: {
       tokenMs,
       apiMinMs: reads.length === 0 ? null : Math.min(...reads),
@@ -561,7 +583,16 @@ export function formatCheck(report: CheckReport): string {
     );
   }
   const l = report.latency;
+  const b = report.readBudget;
+  const window = (w: ReadBudgetReport["minute"], per: string) =>
+    w === null
+      ? `no ${per} figures`
+      : `${w.remaining} of ${w.limit} a ${per} left${w.resetAt ? ` (resets ${w.resetAt})` : ""}`;
   lines.push("");
+  lines.push(
+    `  scopes granted: ${report.scopes.granted === null ? "not listed by the token response" : report.scopes.granted.join(" ") || "none"}`,
+  );
+  lines.push(`  read budget: ${window(b.minute, "minute")}; ${window(b.day, "day")}`);
   lines.push(
     `  latency: token ${formatDuration(l.tokenMs)}; API ` +
       (l.apiMeanMs === null

@@ -68,7 +68,9 @@ describe("pagination against the sandbox", () => {
       .all()
       .filter((m) => typeof m.modifiedAt === "string" && m.modifiedAt >= since);
     expect(expected.length).toBeGreaterThan(50);
-    const listing = await h.client().readAll("members", { modifiedSince: since });
+    const listing = await h.client().readAll("members", {
+      filters: [{ field: "modifiedAt", op: "$gte", value: since }],
+    });
     expect(listing.records.map((r) => r._id)).toEqual(expected.map((r) => r._id));
     expect(listing.pages).toBe(Math.ceil(expected.length / 50));
   });
@@ -198,11 +200,14 @@ describe("API errors that are not worth retrying", () => {
     expect(h.sandbox.stats.reads).toBe(1);
   });
 
-  it("an unknown organization is not_found with a hint", async () => {
+  it("a wrong org slug (live: 500 Organization not found) fails at once, naming the variable", async () => {
     h = await harness();
+    const started = Date.now();
     const error = await failure(h.client({}, { orgSlug: "no-such-org" }).readAll("members"));
-    expect(error).toMatchObject({ code: "not_found", status: 404 });
-    expect(error.message).toMatch(/Organization no-such-org not found.*OFFICERND_ORG_SLUG/);
+    expect(error).toMatchObject({ code: "org_not_found", status: 500, retryable: false });
+    expect(error.message).toMatch(/Organization not found.*"no-such-org".*OFFICERND_ORG_SLUG/);
+    expect(h.sandbox.stats.reads).toBe(1); // not retried as a server error
+    expect(Date.now() - started).toBeLessThan(3_000);
   });
 
   it("a token without the resource's scope is forbidden, naming the scope", async () => {

@@ -35,8 +35,9 @@ async function accessToken(scope = SCOPES): Promise<string> {
 
 interface Envelope {
   results: Record<string, JsonValue>[];
-  cursorNext: string | null;
-  cursorPrev: string | null;
+  /** Absent (not null) when there is no such page (live, docs/officernd-api.md). */
+  cursorNext?: string;
+  cursorPrev?: string;
   rangeStart: number;
   rangeEnd: number;
 }
@@ -103,7 +104,15 @@ describe("sandbox lists", () => {
     const membersOnly = await accessToken("flex.community.members.read");
     expect((await list(`${org}/members`, membersOnly)).status).toBe(200);
     expect((await list(`${org}/companies`, membersOnly)).status).toBe(403);
-    expect((await list(`other-org/members`, membersOnly)).status).toBe(404);
+    // Live: a wrong org slug is a 500 "Organization not found", not a 404 (docs/officernd-api.md).
+    const wrongOrg = await list(`other-org/members`, membersOnly);
+    expect(wrongOrg.status).toBe(500);
+    expect(JSON.parse(wrongOrg.text)).toMatchObject({
+      statusCode: 500,
+      message: "Organization not found",
+      error: "Internal Server Error",
+      path: "/api/v2/organizations/other-org/members",
+    });
     expect((await list(`${org}/invoices`, membersOnly)).status).toBe(404);
     sandbox.expireTokens();
     const expired = await list(`${org}/members`, membersOnly);
@@ -111,13 +120,22 @@ describe("sandbox lists", () => {
     expect(expired.headers.get("www-authenticate")).toMatch(/invalid_token/);
   });
 
-  it("pages with $limit (default 50, capped silently at 50) and opaque cursors to the end", async () => {
+  it("pages with $limit (default 50, at most 50) and _id keyset cursors to the end", async () => {
     sandbox = await startSandbox({ seed: { members: 120 } });
     const bearer = await accessToken();
     const path = `${sandbox.orgSlug}/members`;
     expect((await list(path, bearer)).json().results).toHaveLength(50);
-    expect((await list(path, bearer, "?$limit=500")).json().results).toHaveLength(50);
-    expect((await list(path, bearer, "?$limit=0")).status).toBe(400);
+    // Live: $limit=51 is a 400 "$limit must not be greater than 50"; 0 falls back to 20; abc is
+    // a 400 (docs/officernd-api.md).
+    const tooMany = await list(path, bearer, "?$limit=51");
+    expect(tooMany.status).toBe(400);
+    expect(JSON.parse(tooMany.text)).toMatchObject({
+      statusCode: 400,
+      message: ["$limit must not be greater than 50"],
+      error: "Bad Request",
+    });
+    expect((await list(path, bearer, "?$limit=0")).json().results).toHaveLength(20);
+    expect((await list(path, bearer, "?$limit=abc")).status).toBe(400);
 
     const ids: string[] = [];
     const ranges: [number, number][] = [];
@@ -127,17 +145,65 @@ describe("sandbox lists", () => {
       const page = (await list(path, bearer, query)).json();
       ids.push(...page.results.map((r) => str(r._id)));
       ranges.push([page.rangeStart, page.rangeEnd]);
-      if (page.cursorNext !== null) {
-        expect(Number.isNaN(Number(page.cursorNext))).toBe(true);
-        expect(page.cursorNext).toMatch(/^[\w-]{16,}$/);
+      if (page.cursorNext !== undefined) {
+        // Live cursors decode to {"k":"_id","p":<page size>,"v":"<last _id>"}.
+        const decoded: unknown = JSON.parse(Buffer.from(page.cursorNext, "base64").toString());
+        expect(decoded).toEqual({ k: "_id", p: 7, v: page.results.at(-1)?._id });
+      } else {
+        expect("cursorNext" in page).toBe(false);
       }
-      cursor = page.cursorNext;
+      cursor = page.cursorNext ?? null;
     } while (cursor !== null);
     expect(ids).toEqual(sandbox.data.members.ids());
     expect(ranges[0]).toEqual([1, 7]);
     expect(ranges.at(-1)).toEqual([120, 120]);
     expect([...ids].sort()).toEqual(ids);
-    expect((await list(path, bearer, "?$cursorNext=MTAw")).status).toBe(400);
+    // Live: a tampered cursor is a 500 (a JSON parse error); both cursors at once a 504.
+    const cut = Buffer.from('{"k":"_id","p":50,"v":"5c4').toString("base64");
+    const tampered = await list(path, bearer, `?$cursorNext=${encodeURIComponent(cut)}`);
+    expect(tampered.status).toBe(500);
+    expect(tampered.text).toMatch(/JSON/);
+    const first = (await list(path, bearer)).json();
+    const both = `?$cursorNext=${encodeURIComponent(first.cursorNext ?? "")}&$cursorPrev=${encodeURIComponent(first.cursorNext ?? "")}`;
+    expect((await list(path, bearer, both)).status).toBe(504);
+  });
+
+  it("leaves the cursor fields out on a single page and an empty list (live)", async () => {
+    sandbox = await startSandbox({ seed: { members: 3, companies: 0 } });
+    const bearer = await accessToken();
+    const single = JSON.parse((await list(`${sandbox.orgSlug}/members`, bearer)).text) as object;
+    expect(Object.keys(single).sort()).toEqual(["rangeEnd", "rangeStart", "results"]);
+    const empty = JSON.parse((await list(`${sandbox.orgSlug}/companies`, bearer)).text) as object;
+    expect(empty).toEqual({ rangeStart: 0, rangeEnd: 0, results: [] });
+  });
+
+  it("refuses unknown parameters and filters a resource does not take (live: 400)", async () => {
+    sandbox = await startSandbox();
+    const bearer = await accessToken();
+    const org = sandbox.orgSlug;
+    const unknown = await list(`${org}/members`, bearer, "?unknownParam=x");
+    expect(unknown.status).toBe(400);
+    expect(JSON.parse(unknown.text)).toMatchObject({
+      message: ["property unknownParam should not exist"],
+    });
+    // Members and companies take modifiedAt ranges; opportunities are not verified: refused.
+    const since = "modifiedAt[$gte]=2024-01-01T00:00:00.000Z";
+    expect((await list(`${org}/members`, bearer, `?${since}`)).status).toBe(200);
+    expect((await list(`${org}/companies`, bearer, `?${since}`)).status).toBe(200);
+    expect((await list(`${org}/opportunities`, bearer, `?${since}`)).status).toBe(400);
+    expect(sandbox.stats.refusedParams).toBe(2);
+  });
+
+  it("counts with /count for the resources that have it (live: {total: N})", async () => {
+    sandbox = await startSandbox({ seed: { members: 77, opportunities: 12 } });
+    const bearer = await accessToken();
+    const org = sandbox.orgSlug;
+    expect(JSON.parse((await list(`${org}/members/count`, bearer)).text)).toEqual({ total: 77 });
+    expect(JSON.parse((await list(`${org}/opportunities/count`, bearer)).text)).toEqual({
+      total: 12,
+    });
+    // Companies have no count endpoint: "count" is taken as a record id.
+    expect((await list(`${org}/companies/count`, bearer)).status).toBe(404);
   });
 
   it("goes back with cursorPrev", async () => {
@@ -145,7 +211,7 @@ describe("sandbox lists", () => {
     const bearer = await accessToken();
     const path = `${sandbox.orgSlug}/members`;
     const first = (await list(path, bearer)).json();
-    expect(first.cursorPrev).toBeNull();
+    expect(first.cursorPrev).toBeUndefined();
     const second = (await list(path, bearer, `?$cursorNext=${first.cursorNext}`)).json();
     const back = (await list(path, bearer, `?$cursorPrev=${second.cursorPrev}`)).json();
     expect(back.results).toEqual(first.results);
@@ -168,7 +234,7 @@ describe("sandbox lists", () => {
           )
         ).json();
         n += page.results.length;
-        cursor = page.cursorNext;
+        cursor = page.cursorNext ?? null;
       } while (cursor !== null);
       return n;
     };
@@ -183,19 +249,41 @@ describe("sandbox lists", () => {
     ).toBe(400);
   });
 
-  it("answers 429 with Retry-After past its sliding read budget", async () => {
-    sandbox = await startSandbox({ readsPerMinute: 3 });
+  it("states the read budget on every answer and answers 429 past it (live headers)", async () => {
+    sandbox = await startSandbox({ readsPerMinute: 3, readsPerDay: 1000 });
     const bearer = await accessToken();
-    for (let i = 0; i < 3; i += 1)
-      expect((await list(`${sandbox.orgSlug}/companies`, bearer)).status).toBe(200);
+    for (let i = 0; i < 3; i += 1) {
+      const ok = await list(`${sandbox.orgSlug}/companies`, bearer);
+      expect(ok.status).toBe(200);
+      expect(ok.headers.get("x-ratelimit-limit-read-minute")).toBe("3");
+      expect(ok.headers.get("x-ratelimit-remaining-read-minute")).toBe(String(2 - i));
+      expect(ok.headers.get("x-ratelimit-limit-read-day")).toBe("1000");
+      expect(ok.headers.get("x-ratelimit-remaining-read-day")).toBe(String(999 - i));
+      expect(Number(ok.headers.get("x-ratelimit-reset-read-minute"))).toBeLessThanOrEqual(60);
+    }
     const throttled = await list(`${sandbox.orgSlug}/companies`, bearer);
     expect(throttled.status).toBe(429);
-    const retryAfter = Number(throttled.headers.get("retry-after"));
-    expect(retryAfter).toBeGreaterThanOrEqual(59);
-    expect(retryAfter).toBeLessThanOrEqual(60);
+    // Whether a 429 carries Retry-After is not documented: by default it does not.
+    expect(throttled.headers.get("retry-after")).toBeNull();
+    expect(throttled.headers.get("x-ratelimit-remaining-read-minute")).toBe("0");
+    const reset = Number(throttled.headers.get("x-ratelimit-reset-read-minute"));
+    expect(reset).toBeGreaterThanOrEqual(59);
+    expect(reset).toBeLessThanOrEqual(60);
     expect(sandbox.stats.throttled).toBe(1);
     sandbox.configure({ readsPerMinute: null });
     expect((await list(`${sandbox.orgSlug}/companies`, bearer)).status).toBe(200);
+    // A spent daily quota: 429 with remaining-read-day 0 until it resets.
+    sandbox.exhaustDailyQuota();
+    const spent = await list(`${sandbox.orgSlug}/companies`, bearer);
+    expect(spent.status).toBe(429);
+    expect(spent.headers.get("x-ratelimit-remaining-read-day")).toBe("0");
+    // The reset can be an epoch time too (its meaning is not documented).
+    sandbox.configure({ resetFormat: "epoch-seconds", retryAfterOn429: true });
+    const epoch = await list(`${sandbox.orgSlug}/companies`, bearer);
+    expect(Number(epoch.headers.get("x-ratelimit-reset-read-day"))).toBeGreaterThan(
+      Date.now() / 1000,
+    );
+    expect(Number(epoch.headers.get("retry-after"))).toBeGreaterThan(3600);
   });
 
   it("serves faults as configured: times, every, page and resource", async () => {
