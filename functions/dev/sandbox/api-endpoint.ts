@@ -210,6 +210,8 @@ async function listPage(
     cursorNext = query.cursorNext;
   } else if (fault?.kind === "tampered-cursor" && cursorNext !== null) {
     cursorNext = `${cursorNext.slice(0, -6)}tamper`;
+  } else if (fault?.kind === "cut-short") {
+    cursorNext = null;
   } else if (fault?.kind === "unordered") {
     results = [...results].reverse();
   }

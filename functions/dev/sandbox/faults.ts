@@ -19,6 +19,7 @@ export type ApiFaultKind =
   | "repeat-cursor" // cursorNext echoes the request's cursor (pages after the first)
   | "tampered-cursor" // cursorNext is not a cursor OfficeRnD can read (the next page is a 500)
   | "unordered" // the page's records come in descending `_id` order
+  | "cut-short" // the page has no cursorNext although more records follow (a silent short listing)
   | "duplicate"; // the page repeats a record of the previous page
 
 export type TokenFaultKind = "token-429" | "token-5xx" | "token-slow" | "token-hang" | "token-html";

@@ -106,6 +106,7 @@ function initialSettings(options: SandboxOptions): SandboxSettings {
     readsPerDay: or(options.readsPerDay, DEFAULT_READS_PER_DAY),
     resetFormat: options.resetFormat ?? "seconds",
     retryAfterOn429: options.retryAfterOn429 ?? false,
+    minuteWindowMs: options.minuteWindowMs ?? 60_000,
     latencyMs: options.latencyMs ?? 0,
     grantedScopes: [...(options.grantedScopes ?? DEFAULT_GRANTED_SCOPES)],
   };
@@ -256,7 +257,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
         Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined)),
       );
       if (grantedScopes !== undefined) settings.grantedScopes = [...grantedScopes];
-      if (readsPerMinute !== undefined || readsPerDay !== undefined) {
+      if (readsPerMinute !== undefined || readsPerDay !== undefined || rest.minuteWindowMs) {
         if (readsPerMinute !== undefined) settings.readsPerMinute = readsPerMinute;
         if (readsPerDay !== undefined) settings.readsPerDay = readsPerDay;
         state.readQuota.clear();

@@ -1,5 +1,6 @@
 import { Timestamp } from "firebase-admin/firestore";
 import { z } from "zod";
+import { readBudgetSchema } from "../officernd/rate-limit";
 import { RESOURCE_NAMES, type ResourceName } from "../officernd/resources";
 
 /**
@@ -94,6 +95,8 @@ export const apiStatsSchema = z.object({
   retries: count,
   throttled: count,
   waitMs: count,
+  /** OfficeRnD's read budget: used by the run, and what its last answer said was left. */
+  budget: readBudgetSchema.nullable().default(null),
 });
 export type ApiStats = z.infer<typeof apiStatsSchema>;
 

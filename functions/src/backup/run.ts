@@ -108,6 +108,7 @@ export type BackupErrorCode =
   | "firestore_unavailable"
   | "lock_lost"
   | "shrink_guard"
+  | "incomplete_listing"
   | "invalid_records"
   | "unstorable_record"
   | "metadata_write"
@@ -169,7 +170,9 @@ const PRIORITY: readonly BackupErrorCode[] = [
   "firestore_unavailable",
   "firestore_read",
   "auth",
+  "org_not_found",
   "forbidden",
+  "quota_exhausted",
   "not_found",
   "bad_request",
   "throttled",
@@ -184,6 +187,7 @@ const PRIORITY: readonly BackupErrorCode[] = [
   "metadata_write",
   "unstorable_record",
   "invalid_records",
+  "incomplete_listing",
   "shrink_guard",
   "busy",
 ];
@@ -248,12 +252,18 @@ function perResource<T>(make: (name: ResourceName) => T): Record<ResourceName, T
 function apiDelta(before: ClientStats, after: ClientStats): ApiStats {
   type Counter = "requests" | "tokenRequests" | "retries" | "throttled" | "waitMs";
   const d = (k: Counter) => Math.max(0, Math.round(after[k] - before[k]));
+  const budget = after.budget;
   return {
     requests: d("requests"),
     tokenRequests: d("tokenRequests"),
     retries: d("retries"),
     throttled: d("throttled"),
     waitMs: d("waitMs"),
+    // What this run used of OfficeRnD's read budget, and what its last answer said was left.
+    budget:
+      budget === undefined
+        ? null
+        : { ...budget, used: Math.max(0, budget.used - (before.budget?.used ?? 0)) },
   };
 }
 
@@ -282,9 +292,34 @@ interface ResourceRead {
   cancelled: boolean;
   received: number;
   rejected: number;
+  /** Why the listing could not be shown complete by OfficeRnD's `/count`; null when it was. */
+  unverified: string | null;
 }
 
 const PROGRESS_EVERY_PAGES = 20;
+
+/**
+ * The listing's completeness check before anything is removed: OfficeRnD's own total
+ * (`GET /{resource}/count`, docs/officernd-api.md) against what the listing returned. Counted
+ * after the listing, so records removed meanwhile only make the listing look longer (harmless);
+ * a shorter listing means records may be missing from it. Null when complete or not countable.
+ */
+async function verifyListing(
+  deps: BackupDeps,
+  resource: ResourceName,
+  listed: number,
+  signal: AbortSignal,
+): Promise<string | null> {
+  if (deps.reader.count === undefined) return null;
+  let total: number | null;
+  try {
+    total = await deps.reader.count(resource, { signal });
+  } catch (error) {
+    return `could not check the listing with OfficeRnD's /count (${describe(error)})`;
+  }
+  if (total === null || total <= listed) return null;
+  return `OfficeRnD's /count says ${total} but the listing returned ${listed}`;
+}
 
 async function readResource(
   deps: BackupDeps,
@@ -303,6 +338,7 @@ async function readResource(
     cancelled: false,
     received: 0,
     rejected: 0,
+    unverified: null,
   };
   const indexDone = readFirestoreIndex(deps.db, resource, {
     pageSize: deps.indexPageSize,
@@ -346,6 +382,9 @@ async function readResource(
     }
   }
   read.received = reconciler.received;
+  if (read.apiError === null && !read.cancelled) {
+    read.unverified = await verifyListing(deps, resource, read.received + read.rejected, signal);
+  }
   await indexDone;
   if (read.apiError === null && !read.cancelled && read.index !== null) {
     read.diff = reconciler.finish();
@@ -410,6 +449,7 @@ function finishResult(
 
 function planWrites(
   diff: ResourceDiff,
+  unverified: string | null,
   stats: ResourceStats,
   config: BackupConfig,
   problems: Problem[],
@@ -442,7 +482,12 @@ function planWrites(
     addNote(stats, message);
     problems.push({ code: "invalid_records", message, retryable: false, resource });
   }
-  if (!guarded && diff.rejected === 0) {
+  if (unverified !== null) {
+    const message = `${resource}: ${unverified}; ${diff.orphaned.length} removal(s) held back`;
+    addNote(stats, message);
+    problems.push({ code: "incomplete_listing", message, retryable: true, resource });
+  }
+  if (!guarded && diff.rejected === 0 && unverified === null) {
     for (const { id, existing } of diff.orphaned) {
       writes.push(
         config.orphanPolicy === "delete"
@@ -527,7 +572,9 @@ async function execute(ctx: RunContext): Promise<BackupRunResult> {
     if (!readFailed) {
       for (const read of reads) {
         if (read.diff)
-          writes.push(...planWrites(read.diff, resources[read.resource], config, problems));
+          writes.push(
+            ...planWrites(read.diff, read.unverified, resources[read.resource], config, problems),
+          );
       }
     } else {
       logs.backupProgress({

@@ -71,7 +71,8 @@ export function classifyAnswer(
   }
   if (status === 401) return { code: "auth", action: "renew-token", message: detail };
   if (status === 403) {
-    const scope = context.scope === null ? "" : `; the OfficeRnD application needs the ${context.scope} scope`;
+    const scope =
+      context.scope === null ? "" : `; the OfficeRnD application needs the ${context.scope} scope`;
     return { code: "forbidden", action: "fail", message: `${detail}${scope}` };
   }
   if (status === 404) {

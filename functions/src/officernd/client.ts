@@ -76,6 +76,7 @@ function safeJson(body: string): unknown {
 
 export interface OfficeRndClient extends OfficeRndReader {
   stats(): Required<ClientStats>;
+  count(resource: ResourceName, options?: { signal?: AbortSignal }): Promise<number | null>;
   /** Every record of one resource at once (pages() is the streaming shape). */
   readAll(resource: ResourceName, options?: ListOptions): Promise<ResourceListing>;
   /** Releases the client's sockets and timers. */
@@ -208,8 +209,9 @@ export function createOfficeRndClient(
         });
         if (status === 429) {
           stats.throttled += 1;
-          // Retry-After when OfficeRnD sends one (not documented); else the minute's reset.
-          const retryAfterMs = parseRetryAfter(answer.retryAfter) ?? limiter.minuteResetInMs();
+          // Retry-After when OfficeRnD sends one (not documented); else the spent minute's
+          // reset; else back off.
+          const retryAfterMs = parseRetryAfter(answer.retryAfter) ?? limiter.spentMinuteResetInMs();
           // Every queued request of the run waits, not only this one.
           if (retryAfterMs !== null && verdict.action !== "fail")
             limiter.pauseFor(Math.min(retryAfterMs, policy.maxRetryAfterMs));
@@ -225,7 +227,11 @@ export function createOfficeRndClient(
             error: fail(verdict.code, verdict.message, status),
           };
         }
-        return { ok: false, action: verdict.action, error: fail(verdict.code, verdict.message, status) };
+        return {
+          ok: false,
+          action: verdict.action,
+          error: fail(verdict.code, verdict.message, status),
+        };
       }, signal);
     };
 

@@ -43,8 +43,8 @@ export interface ReadLimiter {
   observe(headers: Readonly<Record<string, string>>): void;
   /** OfficeRnD answered 429: no request starts until `ms` from now. */
   pauseFor(ms: number): void;
-  /** When the minute window resets, for a 429 that has no Retry-After; null when unknown. */
-  minuteResetInMs(): number | null;
+  /** For a 429 without Retry-After: until the spent minute window resets; null: back off. */
+  spentMinuteResetInMs(): number | null;
   /** The latest figures say the daily quota is spent. */
   dayExhausted(): boolean;
   /** Spacing between request starts under our own ceiling. */
@@ -114,7 +114,7 @@ export function createReadLimiter(options: ReadLimiterOptions): ReadLimiter {
     },
     observe: (headers) => budget.observe(headers, now()),
     pauseFor: (ms) => budget.pauseFor(ms, now()),
-    minuteResetInMs: () => budget.minuteResetInMs(now()),
+    spentMinuteResetInMs: () => budget.spentMinuteResetInMs(now()),
     dayExhausted: () => budget.dayExhausted(now()),
     stats: () => ({ ...stats }),
     budget: () => budget.report(),

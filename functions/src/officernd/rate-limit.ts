@@ -154,10 +154,14 @@ export class ReadBudget {
     this.pausedUntil = Math.max(this.pausedUntil, now + Math.max(0, ms));
   }
 
-  /** When the minute window resets (for a 429 without Retry-After); null when unknown. */
-  minuteResetInMs(now: number): number | null {
-    const reset = this.windows.minute?.resetAt;
-    return reset == null ? null : Math.max(0, reset - now) + this.marginMs;
+  /**
+   * For a 429 without Retry-After: how long until the minute window resets, when the latest
+   * figures say it is spent; null otherwise (then the 429 has another cause: back off).
+   */
+  spentMinuteResetInMs(now: number): number | null {
+    const minute = this.windows.minute;
+    if (minute === null || minute.remaining > 0 || minute.resetAt === null) return null;
+    return Math.max(0, minute.resetAt - now) + this.marginMs;
   }
 
   /** Whether the daily quota is spent, from the latest figures. */

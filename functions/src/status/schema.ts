@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { BACKUP_TRIGGERS } from "../backup/documents";
+import { readBudgetSchema } from "../officernd/rate-limit";
 import { RESOURCE_NAMES, type ResourceName } from "../officernd/resources";
 
 /**
@@ -73,6 +74,11 @@ export const backupStatusResponseSchema = z.strictObject({
     lastCompleted: isoTime.nullable(),
     /** The latest run's recorded failure, as the engine stored it (no secrets, no payloads). */
     error: z.strictObject({ code: z.string().nullable(), message: z.string() }).nullable(),
+    /**
+     * OfficeRnD's read budget as the latest run left it: reads it used, and what the minute and
+     * the daily quota had left (its rate-limit headers); null before any run recorded it.
+     */
+    readBudget: readBudgetSchema.nullable(),
     /** A run currently holds the backup lock (its lease has not expired). */
     inProgress: z
       .strictObject({
@@ -144,6 +150,11 @@ export const backupStatusResponseSchema = z.strictObject({
     lastRejectedAt: isoTime.nullable(),
     /** Signed deliveries per event type since counting began (redeliveries included). */
     byType: z.record(z.string(), count),
+    /**
+     * Per resource: whether OfficeRnD sends webhook events for it at all. Opportunities have none
+     * (no `opportunity.*` event exists, docs/officernd-api.md): only the backup keeps them fresh.
+     */
+    coverage: perResource(z.boolean()),
   }),
 });
 export type BackupStatusResponse = z.infer<typeof backupStatusResponseSchema>;
@@ -185,6 +196,7 @@ export const backupRunSummarySchema = z.strictObject({
       retries: count,
       throttled: count,
       waitMs: count,
+      budget: readBudgetSchema.nullable(),
     })
     .nullable(),
 });

@@ -89,6 +89,7 @@ export async function getBackupStatus(
       trigger: metadata?.trigger ?? null,
       lastCompleted: completed ? completed.toISOString() : null,
       error: metadataError(metadata),
+      readBudget: metadata?.api?.budget ?? null,
       inProgress: runInProgress(lock, now),
     },
     currentStats,
@@ -161,6 +162,7 @@ export function toRunSummary(run: BackupMetadata): BackupRunSummary {
           retries: run.api.retries,
           throttled: run.api.throttled,
           waitMs: run.api.waitMs,
+          budget: run.api.budget,
         }
       : null,
   };

@@ -1,4 +1,5 @@
 import type { Firestore } from "firebase-admin/firestore";
+import { RESOURCE_NAMES, RESOURCES } from "../officernd/resources";
 import { countEventsSince, readWebhookStats } from "../webhooks/stats";
 import type { BackupStatusResponse } from "./schema";
 
@@ -23,5 +24,8 @@ export async function readWebhookHealth(
     rejected: stats?.rejected ?? 0,
     lastRejectedAt: stats?.lastRejectedAt?.toDate().toISOString() ?? null,
     byType,
+    coverage: Object.fromEntries(
+      RESOURCE_NAMES.map((name) => [name, RESOURCES[name].webhookEvents]),
+    ) as BackupStatusResponse["webhooks"]["coverage"],
   };
 }

@@ -21,11 +21,14 @@ import {
   type Stack,
 } from "./helpers";
 
-/** Minimum OfficeRnD requests for a run: one per page of 50 per resource, plus one token. */
+/**
+ * Minimum OfficeRnD requests for a run: one per page of 50 per resource, one `/count` per
+ * resource that has it (the completeness check), plus one token.
+ */
 function minimumRequests(stack: Stack): { requests: number; tokenRequests: number } {
   const counts = stack.sandbox.data.counts();
   const requests = RESOURCE_NAMES.reduce(
-    (sum, r) => sum + Math.max(1, Math.ceil(counts[r] / 50)),
+    (sum, r) => sum + Math.max(1, Math.ceil(counts[r] / 50)) + (RESOURCES[r].count ? 1 : 0),
     0,
   );
   return { requests, tokenRequests: 1 };

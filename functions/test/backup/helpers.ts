@@ -1,5 +1,10 @@
 import type { Firestore } from "firebase-admin/firestore";
-import { loadBackupConfig, loadOfficeRndConfig, type BackupConfig } from "../../src/config";
+import {
+  loadBackupConfig,
+  loadOfficeRndConfig,
+  type BackupConfig,
+  type OfficeRndConfig,
+} from "../../src/config";
 import { createOfficeRndClient, type OfficeRndClient } from "../../src/officernd/client";
 import { RESOURCES, RESOURCE_NAMES, type ResourceName } from "../../src/officernd/resources";
 import type { OfficeRndRecord } from "../../src/officernd/schemas";
@@ -29,6 +34,8 @@ export interface Stack {
   clients: OfficeRndClient[];
   /** A fresh OfficeRnD client on the sandbox (one per run, like production). */
   reader(): OfficeRndClient;
+  /** The same, with configuration overrides (a wrong org slug, …). */
+  readerFor(config: Partial<OfficeRndConfig>): OfficeRndClient;
   deps(overrides?: DepsOverrides): BackupDeps;
   close(): Promise<void>;
 }
@@ -43,13 +50,16 @@ export async function startStack(label: string, options: SandboxOptions = {}): P
   const fs = createTestFirestore(label);
   const clients: OfficeRndClient[] = [];
   const officeRnd = loadOfficeRndConfig(sandbox.env({ OFFICERND_READS_PER_MINUTE: "100000" }));
-  const reader = () => {
-    const client = createOfficeRndClient(officeRnd, {
-      maxAttempts: 2,
-      baseDelayMs: 10,
-      maxDelayMs: 50,
-      timeoutMs: 5_000,
-    });
+  const reader = (overrides: Partial<OfficeRndConfig> = {}) => {
+    const client = createOfficeRndClient(
+      { ...officeRnd, ...overrides },
+      {
+        maxAttempts: 2,
+        baseDelayMs: 10,
+        maxDelayMs: 50,
+        timeoutMs: 5_000,
+      },
+    );
     clients.push(client);
     return client;
   };
@@ -58,7 +68,8 @@ export async function startStack(label: string, options: SandboxOptions = {}): P
     fs,
     db: fs.db,
     clients,
-    reader,
+    reader: () => reader(),
+    readerFor: reader,
     deps(overrides = {}) {
       const { config, ...rest } = overrides;
       return {

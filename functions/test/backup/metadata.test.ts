@@ -43,7 +43,7 @@ function run(at: string, status: "completed" | "failed", runId = newRunId(new Da
       resources: { members: stats(10), opportunities: stats(5), companies: stats(2) },
       written: 0,
       errorRetryable: status === "failed",
-      api: { requests: 3, tokenRequests: 1, retries: 0, throttled: 0, waitMs: 0 },
+      api: { requests: 3, tokenRequests: 1, retries: 0, throttled: 0, waitMs: 0, budget: null },
     },
     failure:
       status === "failed"

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { startSandbox, SANDBOX_SCOPES, type Sandbox } from "../../dev/sandbox";
+import { readBudgetSchema } from "../../src/officernd/rate-limit";
 import { CHECK_VERDICTS } from "../../src/ops/check";
 import { baseEnv, parseJsonOutput, runCli, type ProcessResult } from "./run-cli";
 // A loopback port nothing listens on (it was free a moment ago).
@@ -35,6 +36,7 @@ const reportSchema = z.strictObject({
     granted: z.array(z.string()).nullable(),
     missing: z.array(z.string()),
   }),
+  readBudget: readBudgetSchema.strict(),
   latency: z.strictObject({
     tokenMs: z.number().nullable(),
     apiMinMs: z.number().nullable(),
@@ -80,6 +82,11 @@ describe("officernd-backup check", () => {
       expect(result.stdout).toMatch(new RegExp(`^  \\[pass\\] ${step}\\s+ok\\s`, "m"));
     }
     expect(result.stdout).toMatch(/latency: token \d+ ms; API min \d+ ms, mean \d+ ms, max \d+ ms/);
+    // What OfficeRnD's rate-limit headers said, and the scopes the token carries.
+    expect(result.stdout).toMatch(
+      /read budget: \d+ of 1000000 a minute left \(resets .+\); \d+ of 20000 a day left/,
+    );
+    expect(result.stdout).toContain(`scopes granted: ${SANDBOX_SCOPES.members}`);
   });
 
   it("all good, --json: one object on stdout, ok true", async () => {
@@ -87,6 +94,10 @@ describe("officernd-backup check", () => {
     expect(result.code).toBe(0);
     expect(report?.ok).toBe(true);
     expect(report?.scopes.missing).toEqual([]);
+    expect(report?.readBudget).toMatchObject({
+      used: 3,
+      day: { limit: 20_000, remaining: 19_997 },
+    });
     expect(report?.target).toEqual({
       orgSlug: sandbox.orgSlug,
       clientId: sandbox.clientId,

@@ -59,6 +59,7 @@ describe("getBackupStatus (real Firestore emulator)", () => {
         trigger: null,
         lastCompleted: null,
         error: null,
+        readBudget: null,
         inProgress: null,
       },
       currentStats: {
@@ -105,6 +106,8 @@ describe("getBackupStatus (real Firestore emulator)", () => {
         rejected: 0,
         lastRejectedAt: null,
         byType: {},
+        // Live: no opportunity.* webhook event exists.
+        coverage: { members: true, opportunities: false, companies: true },
       },
     } satisfies BackupStatusResponse);
     expect(() => backupStatusResponseSchema.parse(status)).not.toThrow();

@@ -55,6 +55,7 @@ it("counts deliveries per type, rejections, and distinct events since the latest
     rejected: 0,
     lastRejectedAt: null,
     byType: {},
+    coverage: { members: true, opportunities: false, companies: true },
   });
 
   // Before any backup: every retained event counts.
@@ -66,6 +67,7 @@ it("counts deliveries per type, rejections, and distinct events since the latest
     rejected: 0,
     lastRejectedAt: null,
     byType: { "member.created": 2 },
+    coverage: { members: true, opportunities: false, companies: true },
   });
 
   // A backup run starts an hour later; then more deliveries, a redelivery and two rejections.
@@ -94,5 +96,6 @@ it("counts deliveries per type, rejections, and distinct events since the latest
     rejected: 2,
     lastRejectedAt: later(2).toISOString(),
     byType: { "booking.created": 1, "member.created": 2, "member.updated": 2 },
+    coverage: { members: true, opportunities: false, companies: true },
   });
 });
