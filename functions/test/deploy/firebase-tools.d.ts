@@ -1,0 +1,11 @@
+/**
+ * The parts of firebase-tools (a dev dependency of the repository root, untyped) the tests call.
+ */
+declare module "firebase-tools/lib/deploy/functions/prepareFunctionsUpload" {
+  /** Zips the functions source as `firebase deploy` uploads it, honouring `config.ignore`. */
+  export function prepareFunctionsUpload(
+    sourceDir: string,
+    config: { ignore?: string[] },
+    runtimeConfig?: unknown,
+  ): Promise<{ pathToSource: string; hash: string }>;
+}
