@@ -5,7 +5,7 @@ import { closeDefaultApp, defaultFirestore } from "./firebase";
 import { listen } from "./http";
 import { setLogSink, type LogEntry } from "./logs";
 import { checkOfficeRnd, formatCheck } from "./ops/check";
-import { DEFAULT_LIMIT, limitSchema } from "./ops/common";
+import { DEFAULT_LIMIT, formatReadBudget, limitSchema } from "./ops/common";
 import { formatErrors, readRecentErrors } from "./ops/errors";
 import { formatHistory, readHistory } from "./ops/history";
 import { formatMetadata, readMetadata } from "./ops/metadata";
@@ -68,6 +68,7 @@ export function formatRun(result: BackupRunResult): string {
   lines.push(
     `  missing records: ${result.missingRecords}, documents written: ${result.written}, in sync: ${result.inSync ? "yes" : "no"}`,
   );
+  lines.push(`  OfficeRnD read budget: ${formatReadBudget(result.api.budget)}`);
   if (result.error) lines.push(`  error (${result.error.code}): ${result.error.message}`);
   return lines.join("\n");
 }

@@ -19,7 +19,7 @@ import { ReadBudget, type ReadBudgetReport } from "../officernd/rate-limit";
 import { RESOURCE_NAMES, resourceDefinition, type ResourceName } from "../officernd/resources";
 import { tokenResponseSchema } from "../officernd/schemas";
 import { OfficeRndError } from "../officernd/types";
-import { formatDuration } from "./common";
+import { formatDuration, formatReadBudget } from "./common";
 
 /**
  * `officernd-backup check`: OfficeRnD connectivity, the way the design document's
@@ -583,16 +583,11 @@ export function formatCheck(report: CheckReport): string {
     );
   }
   const l = report.latency;
-  const b = report.readBudget;
-  const window = (w: ReadBudgetReport["minute"], per: string) =>
-    w === null
-      ? `no ${per} figures`
-      : `${w.remaining} of ${w.limit} a ${per} left${w.resetAt ? ` (resets ${w.resetAt})` : ""}`;
   lines.push("");
   lines.push(
     `  scopes granted: ${report.scopes.granted === null ? "not listed by the token response" : report.scopes.granted.join(" ") || "none"}`,
   );
-  lines.push(`  read budget: ${window(b.minute, "minute")}; ${window(b.day, "day")}`);
+  lines.push(`  read budget: ${formatReadBudget(report.readBudget)}`);
   lines.push(
     `  latency: token ${formatDuration(l.tokenMs)}; API ` +
       (l.apiMeanMs === null

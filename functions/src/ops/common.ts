@@ -1,3 +1,4 @@
+import type { ReadBudgetReport } from "../officernd/rate-limit";
 import { DocumentReference, GeoPoint, Timestamp } from "firebase-admin/firestore";
 import { z } from "zod";
 
@@ -72,4 +73,14 @@ export function table(headers: string[], rows: string[][], align: Align[] = []):
 /** Indents every line of a block. */
 export function indent(lines: string[], by = "  "): string[] {
   return lines.map((l) => (l === "" ? l : `${by}${l}`));
+}
+
+/** OfficeRnD's read budget on one line: what was used, and the minute's and day's figures. */
+export function formatReadBudget(budget: ReadBudgetReport | null | undefined): string {
+  if (budget == null) return "not recorded";
+  const window = (w: ReadBudgetReport["minute"], per: string) =>
+    w === null
+      ? `no ${per} figures`
+      : `${w.remaining} of ${w.limit} a ${per} left${w.resetAt ? ` (resets ${w.resetAt})` : ""}`;
+  return `${budget.used} read(s) used; ${window(budget.minute, "minute")}; ${window(budget.day, "day")}`;
 }

@@ -5,7 +5,14 @@ import { metadataRef } from "../backup/metadata";
 import { RESOURCE_NAMES } from "../officernd/resources";
 import { runInProgress } from "../status/metrics";
 import type { BackupStatusResponse } from "../status/schema";
-import { formatDuration, indent, table, toJsonValue, type JsonValue } from "./common";
+import {
+  formatDuration,
+  formatReadBudget,
+  indent,
+  table,
+  toJsonValue,
+  type JsonValue,
+} from "./common";
 
 /**
  * `officernd-backup metadata`: /officeRndMetadata/backup-metadata as stored (what the design
@@ -97,6 +104,7 @@ function describeRun(m: BackupMetadata): string[] {
       `${m.api.requests} request(s), ${m.api.tokenRequests} token request(s), ` +
         `${m.api.retries} retried, ${m.api.throttled} throttled, waited ${formatDuration(m.api.waitMs)}`,
     ]);
+    rows.push(["read budget", formatReadBudget(m.api.budget)]);
   }
   rows.push(["updatedAt", iso(m.updatedAt)]);
   const width = Math.max(...rows.map(([k]) => k.length));

@@ -15,7 +15,7 @@ import {
   UnstorableRecordError,
   writeRecordIn,
 } from "../backup/record-writer";
-import type { ResourceName } from "../officernd/resources";
+import { recordVersion, type ResourceName } from "../officernd/resources";
 import type { OfficeRndRecord } from "../officernd/schemas";
 import {
   eventDocId,
@@ -78,13 +78,14 @@ interface Stored {
   syncValid: boolean;
 }
 
-function stored(snapshot: DocumentSnapshot): Stored {
+/** The version of a record (its resource's version field, from the registry), or null. */
+function stored(resource: ResourceName, snapshot: DocumentSnapshot): Stored {
   const data = snapshot.data() ?? {};
   const sync = syncInfoSchema.safeParse(data[SYNC_FIELD]);
   return {
     exists: snapshot.exists,
     data,
-    version: versionOf(data.modifiedAt),
+    version: recordVersion(resource, data),
     removed: sync.success && sync.data.removedAt !== null,
     syncValid: sync.success,
   };
@@ -98,11 +99,12 @@ function readTombstone(snapshot: DocumentSnapshot): Tombstone | null {
 }
 
 function decideUpsert(
+  resource: ResourceName,
   record: OfficeRndRecord,
   doc: Stored,
   tombstone: Tombstone | null,
 ): "write" | "unchanged" | "stale" {
-  const incoming = versionOf(record.modifiedAt);
+  const incoming = recordVersion(resource, record);
   if (tombstone !== null && (incoming === null || incoming <= tombstone.removedVersion)) {
     return "stale";
   }
@@ -182,11 +184,11 @@ export async function applyWebhookEvent(
     const [seen, docSnap, tombSnap] = await tx.getAll(eventRef, docRef, tombRef);
     if (!seen || !docSnap || !tombSnap) throw new Error("getAll returned fewer documents");
     if (seen.exists) return { outcome: "duplicate" };
-    const doc = stored(docSnap);
+    const doc = stored(change.resource, docSnap);
     const tombstone = readTombstone(tombSnap);
 
     if (change.kind === "upsert") {
-      const decision = decideUpsert(change.record, doc, tombstone);
+      const decision = decideUpsert(change.resource, change.record, doc, tombstone);
       if (decision === "write") writeRecordIn(tx, db, change.resource, change.record, context);
       const outcome = decision === "write" ? "applied" : decision;
       tx.create(eventRef, marker(outcome, change.resource, id));

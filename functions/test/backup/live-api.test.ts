@@ -82,6 +82,22 @@ describe("a run on the live API's behaviour", () => {
     expect(result.api.budget?.day).toMatchObject({ remaining: 0 });
   });
 
+  it("a member whose properties are left out equals one stored with empty properties", async () => {
+    stack = await startStack("live-properties", { seed: { members: 120 } });
+    const snapshot = stack.sandbox.data.snapshot();
+    // Live: OfficeRnD omits `properties` when a member has none; a webhook or an older listing
+    // may have stored `{}` or null. Neither is drift.
+    const omitted = snapshot.members.filter((m) => !("properties" in m));
+    expect(omitted.length).toBeGreaterThan(3);
+    const stored = snapshot.members.map((m, i) =>
+      "properties" in m ? m : { ...m, properties: i % 2 === 0 ? {} : null },
+    );
+    await seedFirestore(stack.db, { ...snapshot, members: stored });
+    const result = await runBackup(stack.deps(), { trigger: "schedule" });
+    expect(result).toMatchObject({ status: "completed", inSync: true, written: 0 });
+    expect(result.resources.members.changed).toBe(0);
+  });
+
   it("reports the read budget the run used and what was left, in the metadata too", async () => {
     stack = await startStack("live-budget", { readsPerMinute: 400, readsPerDay: 5_000 });
     const result = await runBackup(stack.deps(), { trigger: "schedule" });

@@ -42,6 +42,16 @@ beforeAll(() => {
 afterAll(() => fs.close());
 
 describe("content hash", () => {
+  it("treats left-out, empty and null custom properties as the same (live: omitted when none)", () => {
+    const bare = { _id: id(1), name: "Ana" };
+    expect(sameRecordContent(bare, { ...bare, properties: {} })).toBe(true);
+    expect(sameRecordContent(bare, { ...bare, properties: null })).toBe(true);
+    expect(sameRecordContent(bare, { ...bare, properties: { a: 1 } })).toBe(false);
+    // Only at the top level, and only `properties`.
+    expect(sameRecordContent(bare, { ...bare, tags: {} })).toBe(false);
+    expect(sameRecordContent({ ...bare, x: {} }, { ...bare, x: { properties: {} } })).toBe(false);
+  });
+
   it("ignores key order at every level and the _sync field", () => {
     const a = { _id: id(1), b: { y: 1, x: [1, { q: 2, p: 1 }] }, a: "s" };
     const b = {
