@@ -9,3 +9,8 @@ declare module "firebase-tools/lib/deploy/functions/prepareFunctionsUpload" {
     runtimeConfig?: unknown,
   ): Promise<{ pathToSource: string; hash: string }>;
 }
+
+declare module "firebase-tools/lib/functions/env" {
+  /** Parses a dotenv file as the CLI and the emulator read functions/.env*; throws when invalid. */
+  export function parseStrict(data: string): Record<string, string>;
+}

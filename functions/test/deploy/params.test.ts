@@ -1,0 +1,63 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { Expression } from "firebase-functions/params";
+import { parseStrict } from "firebase-tools/lib/functions/env";
+import { loadAlertThreshold, loadBackupConfig, loadWebhookConfig, params } from "../../src/config";
+
+/**
+ * functions/.env, committed, holds every non-secret param that has a default, with that default,
+ * so a non-interactive `firebase deploy` prompts for nothing else. It is read with firebase-tools'
+ * own dotenv parser. Secrets never appear in it; the values without a default (the OfficeRnD
+ * organization and client) belong in .env.<project>.
+ */
+
+const envFile = parseStrict(readFileSync(join(__dirname, "..", "..", ".env"), "utf8"));
+
+/** Read by the scheduled function's definition at deploy time; not a param. */
+const DEPLOY_TIME_VARIABLES = { BACKUP_SCHEDULE: "every 24 hours" };
+
+function literal(value: unknown): string | null {
+  if (value === undefined) return null;
+  if (typeof value === "string" || typeof value === "number") return String(value);
+  throw new Error(`a param default that is not a literal (${typeof value}): .env cannot hold it`);
+}
+
+const declared = Object.entries(params).map(([name, param]) => {
+  // Secrets (SecretParam) are not expressions; every other param is.
+  const secret = !(param instanceof Expression);
+  return { name, secret, fallback: secret ? null : literal(param.options.default) };
+});
+
+describe("functions/.env", () => {
+  it.each(declared.filter((p) => !p.secret && p.fallback !== null))(
+    "sets $name to its default ($fallback)",
+    ({ name, fallback }) => {
+      expect(envFile[name]).toBe(fallback);
+    },
+  );
+
+  it("holds no secret and none of the per-project values", () => {
+    const absent = declared.filter((p) => p.secret || p.fallback === null).map((p) => p.name);
+    expect(absent.sort()).toEqual([
+      "BACKUP_STATUS_TOKEN",
+      "OFFICERND_CLIENT_ID",
+      "OFFICERND_CLIENT_SECRET",
+      "OFFICERND_ORG_SLUG",
+      "OFFICERND_WEBHOOK_SECRET",
+    ]);
+    for (const name of absent) expect(envFile).not.toHaveProperty(name);
+  });
+
+  it("sets nothing but declared params and the deploy-time schedule", () => {
+    const known = new Set([...declared.map((p) => p.name), ...Object.keys(DEPLOY_TIME_VARIABLES)]);
+    expect(Object.keys(envFile).filter((key) => !known.has(key))).toEqual([]);
+    expect(envFile).toMatchObject(DEPLOY_TIME_VARIABLES);
+  });
+
+  it("passes the runtime's own validation", () => {
+    expect(loadBackupConfig(envFile)).toEqual({ orphanPolicy: "mark", shrinkGuard: 0.2 });
+    expect(loadAlertThreshold(envFile)).toBe(10);
+    const webhook = loadWebhookConfig({ ...envFile, OFFICERND_WEBHOOK_SECRET: "whsec-test" });
+    expect(webhook.toleranceSeconds).toBe(300);
+  });
+});
