@@ -4,13 +4,15 @@ import { startSandbox, type SandboxOptions } from "./server";
 /**
  * Runs the OfficeRnD sandbox by hand:
  *   tsx dev/sandbox/main.ts --port 0 [--members 120 --companies 30 --opportunities 45 --seed 1]
- *                           [--reads-per-minute 400|none] [--latency-ms 0] [--token-ttl 3599]
+ *                           [--reads-per-minute 400|none] [--reads-per-day 20000|none]
+ *                           [--latency-ms 0] [--token-ttl 3599]
  * Prints its URL and the OFFICERND_* variables to point the CLI at it; Ctrl-C stops it.
  */
 
 const USAGE =
   "usage: tsx dev/sandbox/main.ts [--port N] [--host H] [--members N] [--companies N] " +
-  "[--opportunities N] [--seed N] [--reads-per-minute N|none] [--latency-ms N] [--token-ttl S] " +
+  "[--opportunities N] [--seed N] [--reads-per-minute N|none] [--reads-per-day N|none] " +
+  "[--latency-ms N] [--token-ttl S] " +
   "[--client-secret S] [--json]";
 
 function toInt(name: string, value: string | undefined): number | undefined {
@@ -31,6 +33,7 @@ async function main(argv: string[]): Promise<void> {
       opportunities: { type: "string" },
       seed: { type: "string" },
       "reads-per-minute": { type: "string" },
+      "reads-per-day": { type: "string" },
       "latency-ms": { type: "string" },
       "token-ttl": { type: "string" },
       "client-secret": { type: "string" },
@@ -43,6 +46,7 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   const reads = values["reads-per-minute"];
+  const daily = values["reads-per-day"];
   const options: SandboxOptions = {
     port: toInt("port", values.port) ?? 0,
     host: values.host,
@@ -53,6 +57,7 @@ async function main(argv: string[]): Promise<void> {
       seed: toInt("seed", values.seed),
     },
     readsPerMinute: reads === "none" ? null : toInt("reads-per-minute", reads),
+    readsPerDay: daily === "none" ? null : toInt("reads-per-day", daily),
     latencyMs: toInt("latency-ms", values["latency-ms"]),
     tokenTtlSeconds: toInt("token-ttl", values["token-ttl"]),
     clientSecret: values["client-secret"],
@@ -66,7 +71,7 @@ async function main(argv: string[]): Promise<void> {
     console.log(`OfficeRnD sandbox listening on ${sandbox.url}`);
     console.log(
       `  ${counts.members} members, ${counts.companies} companies, ` +
-        `${counts.opportunities} opportunities; read budget ${sandbox.settings.readsPerMinute ?? "none"}/min`,
+        `${counts.opportunities} opportunities; read budget ${sandbox.settings.readsPerMinute ?? "none"}/min, ${sandbox.settings.readsPerDay ?? "none"}/day`,
     );
     for (const [key, value] of Object.entries(env)) console.log(`export ${key}=${value}`);
   }

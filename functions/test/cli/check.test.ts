@@ -84,7 +84,7 @@ describe("officernd-backup check", () => {
     expect(result.stdout).toMatch(/latency: token \d+ ms; API min \d+ ms, mean \d+ ms, max \d+ ms/);
     // What OfficeRnD's rate-limit headers said, and the scopes the token carries.
     expect(result.stdout).toMatch(
-      /read budget: \d+ of 1000000 a minute left \(resets .+\); \d+ of 20000 a day left/,
+      /read budget: 3 read\(s\) used; \d+ of 1000000 a minute left \(resets .+\); \d+ of 20000 a day left/,
     );
     expect(result.stdout).toContain(`scopes granted: ${SANDBOX_SCOPES.members}`);
   });

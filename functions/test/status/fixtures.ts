@@ -91,7 +91,18 @@ export function makeRun(spec: RunSpec): BackupMetadata {
         : spec.lastCompletedAt && at(spec.lastCompletedAt),
     written: RESOURCE_NAMES.reduce((sum, n) => sum + resources[n].written, 0),
     errorRetryable: status === "failed",
-    api: { requests: 9, tokenRequests: 1, retries: 0, throttled: 0, waitMs: 0 },
+    api: {
+      requests: 9,
+      tokenRequests: 1,
+      retries: 0,
+      throttled: 0,
+      waitMs: 0,
+      budget: {
+        used: 9,
+        minute: { limit: 400, remaining: 391, resetAt: "2024-01-15T10:00:41.000Z" },
+        day: { limit: 20_000, remaining: 19_412, resetAt: "2024-01-16T06:12:00.000Z" },
+      },
+    },
   };
   return backupMetadataSchema.parse(doc);
 }

@@ -125,6 +125,12 @@ describe("getBackupStatus (real Firestore emulator)", () => {
       trigger: "schedule",
       lastCompleted: "2024-01-15T10:00:00.000Z",
       error: null,
+      // The latest run's read budget (OfficeRnD's rate-limit headers, docs/officernd-api.md).
+      readBudget: {
+        used: 9,
+        minute: { limit: 400, remaining: 391, resetAt: "2024-01-15T10:00:41.000Z" },
+        day: { limit: 20_000, remaining: 19_412, resetAt: "2024-01-16T06:12:00.000Z" },
+      },
       inProgress: null,
     });
     expect(status.currentStats).toEqual({
