@@ -50,12 +50,17 @@ export const params = {
 export type ConfigVariable = keyof typeof params;
 export type ConfigSource = Partial<Record<string, string | undefined>>;
 
+/**
+ * A missing or malformed variable. `detail` says what is wrong with it ("is required (…)", "must
+ * be …"), never what the value was, so the variable and detail may go to logs, Firestore and
+ * HTTP answers.
+ */
 export class ConfigError extends Error {
   constructor(
     readonly variable: string,
-    message: string,
+    readonly detail: string,
   ) {
-    super(`${variable}: ${message}`);
+    super(`${variable}: ${detail}`);
     this.name = "ConfigError";
   }
 }

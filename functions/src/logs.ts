@@ -166,6 +166,22 @@ export const logs = {
     emit("ERROR", "backup_failed", `Backup ${f.runId} failed: ${f.error}`, f);
   },
 
+  // ---- Configuration ----------------------------------------------------------------------------
+
+  /**
+   * A deployed function found a param or secret missing or malformed: `variable` names it and
+   * `detail` says what is wrong, never its value. Runs then record a `config_error` failure; the
+   * `api` function answers 503 `config_error`.
+   */
+  configError(f: { variable: string; detail: string; functionName: string; runId?: string }) {
+    emit(
+      "ERROR",
+      "config_error",
+      `${f.functionName}: configuration error: ${f.variable} ${f.detail}`,
+      f,
+    );
+  },
+
   // ---- HTTP -----------------------------------------------------------------------------------
 
   /** One per request. `path` never carries the query string; no header values are logged. */

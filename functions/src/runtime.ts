@@ -1,13 +1,24 @@
 import type { Firestore } from "firebase-admin/firestore";
-import { runBackup, beginBackup, type BackupRunResult } from "./backup/run";
+import { beginBackup, recordConfigFailure, runBackup, type BackupRunResult } from "./backup/run";
 import type { BackupTrigger } from "./backup/documents";
 import { readBackupLock } from "./backup/lock";
 import { newRunId } from "./backup/metadata";
-import { loadBackupConfig, loadOfficeRndConfig, type ConfigSource } from "./config";
+import {
+  ConfigError,
+  loadBackupConfig,
+  loadOfficeRndConfig,
+  loadStatusConfig,
+  type ConfigSource,
+} from "./config";
+import { logs } from "./logs";
 import { createOfficeRndClient, type OfficeRndClientOptions } from "./officernd/client";
-import { createApp, type ManualBackupResult, type ManualBackupStarter } from "./http";
+import {
+  createApp,
+  createConfigErrorApp,
+  type ManualBackupResult,
+  type ManualBackupStarter,
+} from "./http";
 import type { Express } from "express";
-import { loadStatusConfig } from "./config";
 import { loadWebhookSetup, webhookRoute } from "./webhooks";
 
 /**
@@ -42,6 +53,40 @@ export async function runBackupNow(
     );
   } finally {
     reader.close();
+  }
+}
+
+/**
+ * A run started by a deployed function (`functionName`: the scheduled one, the callable, the task
+ * queue). Unlike runBackupNow, a missing or malformed param or secret does not throw: it is
+ * logged (`config_error`, naming the variable) and recorded as a failed run with the code
+ * `config_error` (metadata, history, /errors), so it shows where operators look and the status
+ * stops showing the last good run. The CLI and the local stack keep runBackupNow: they print the
+ * error and leave the records alone.
+ */
+export async function runBackupFromFunction(
+  deps: RunDeps,
+  functionName: string,
+  trigger: BackupTrigger,
+  runId?: string,
+): Promise<BackupRunResult> {
+  try {
+    return await runBackupNow(deps, trigger, runId);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    const options = { trigger, ...(runId ? { runId } : {}) };
+    const result = await recordConfigFailure(
+      { db: deps.db },
+      options,
+      `configuration error: ${error.variable} ${error.detail}`,
+    );
+    logs.configError({
+      variable: error.variable,
+      detail: error.detail,
+      functionName,
+      runId: result.runId,
+    });
+    return result;
   }
 }
 
@@ -83,6 +128,21 @@ export async function enqueueManualBackup(
   const runId = newRunId(now);
   await enqueue({ runId, trigger: "manual" });
   return { busy: false, runId };
+}
+
+/**
+ * The `api` function's app: the product app, or, when its configuration is missing or malformed,
+ * one that answers every route 503 `config_error` naming the variable (http/config-error.ts),
+ * logged here once (`config_error`) and per request by the app.
+ */
+export function createApiApp(deps: Parameters<typeof createProductApp>[0]): Express {
+  try {
+    return createProductApp(deps);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    logs.configError({ variable: error.variable, detail: error.detail, functionName: "api" });
+    return createConfigErrorApp(error);
+  }
 }
 
 /**

@@ -100,6 +100,11 @@ export const apiStatsSchema = z.object({
 });
 export type ApiStats = z.infer<typeof apiStatsSchema>;
 
+/** A run's OfficeRnD counters when it made no request. */
+export function emptyApiStats(): ApiStats {
+  return { requests: 0, tokenRequests: 0, retries: 0, throttled: 0, waitMs: 0, budget: null };
+}
+
 /**
  * The seed's fields, exactly (lastBackup, firestoreMembers, apiMembers, missingRecords, status,
  * error, updatedAt), then ours. Also the shape of each history document under `runs/`.

@@ -38,6 +38,7 @@ import { logs } from "../logs";
 import { RESOURCE_NAMES, type ResourceName } from "../officernd/resources";
 import { OfficeRndError, type ClientStats, type OfficeRndReader } from "../officernd/types";
 import {
+  emptyApiStats,
   emptyResourceStats,
   type ApiStats,
   type BackupMetadata,
@@ -112,6 +113,7 @@ export type BackupErrorCode =
   | "invalid_records"
   | "unstorable_record"
   | "metadata_write"
+  | "config_error"
   | "internal";
 
 export interface BackupError {
@@ -166,6 +168,7 @@ interface Problem {
 
 /** Most important first: what the metadata's `errorCode` and the /errors document carry. */
 const PRIORITY: readonly BackupErrorCode[] = [
+  "config_error",
   "internal",
   "firestore_unavailable",
   "firestore_read",
@@ -271,7 +274,7 @@ function addNote(stats: ResourceStats, note: string): void {
   stats.error = stats.error === null ? note : `${stats.error}; ${note}`;
 }
 
-function firestoreTimeout(deps: BackupDeps): number {
+function firestoreTimeout(deps: Pick<BackupDeps, "firestoreTimeoutMs">): number {
   return deps.firestoreTimeoutMs ?? FIRESTORE_TIMEOUT_MS;
 }
 
@@ -719,7 +722,10 @@ function toMetadata(result: BackupRunResult): Omit<BackupMetadata, "lastComplete
 }
 
 /** Metadata, history, /errors, then the summary log entry. Never throws. */
-async function record(ctx: RunContext, result: BackupRunResult): Promise<BackupRunResult> {
+async function record(
+  ctx: { deps: Pick<BackupDeps, "db" | "firestoreTimeoutMs"> },
+  result: BackupRunResult,
+): Promise<BackupRunResult> {
   let final = result;
   try {
     await within(
@@ -871,6 +877,43 @@ export async function runBackup(
 ): Promise<BackupRunResult> {
   const start = await beginBackup(deps, options);
   return start.busy ? start.result : start.completion;
+}
+
+/**
+ * A run that cannot start because a param or secret is missing or malformed: recorded like any
+ * failed run (metadata, history, /errors, the summary and failure log entries) with the code
+ * `config_error` and `message`, which names the variable and never holds its value. Nothing is
+ * read and no lock is taken. Not retryable: a retry would read the same configuration.
+ */
+export async function recordConfigFailure(
+  deps: Pick<BackupDeps, "db" | "now" | "firestoreTimeoutMs">,
+  options: BackupOptions,
+  message: string,
+): Promise<BackupRunResult> {
+  const startedAt = (deps.now ?? (() => new Date()))();
+  return record(
+    { deps },
+    {
+      runId: options.runId ?? newRunId(startedAt),
+      trigger: options.trigger,
+      status: "failed",
+      startedAt,
+      finishedAt: startedAt,
+      durationMs: 0,
+      resources: perResource(() => emptyResourceStats()),
+      missingRecords: 0,
+      written: 0,
+      inSync: false,
+      api: emptyApiStats(),
+      error: {
+        code: "config_error",
+        message: safeErrorMessage(message),
+        retryable: false,
+        resource: null,
+      },
+      heldBy: null,
+    },
+  );
 }
 
 /** Whether the scheduled function should rethrow this result (see the policy at the top). */

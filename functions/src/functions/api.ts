@@ -3,15 +3,19 @@ import type { Express } from "express";
 import { onRequest } from "firebase-functions/v2/https";
 import { params } from "../config";
 import { defaultApp, defaultFirestore } from "../firebase";
-import { BACKUP_TASK_FUNCTION, createProductApp, enqueueManualBackup } from "../runtime";
+import { BACKUP_TASK_FUNCTION, createApiApp, enqueueManualBackup } from "../runtime";
 
 let app: Express | undefined;
 
-/** Built on the first request, when the params' values are there (not while deploying). */
+/**
+ * Built on the first request, when the params' values are there (not while deploying). A
+ * configuration error gives an app answering 503 `config_error` on every route (the values do
+ * not change during an instance's life).
+ */
 function apiApp(): Express {
   if (!app) {
     const db = defaultFirestore();
-    app = createProductApp({
+    app = createApiApp({
       db,
       startManualBackup: () =>
         enqueueManualBackup(db, (task) =>

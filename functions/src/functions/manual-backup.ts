@@ -5,7 +5,7 @@ import { BACKUP_TRIGGERS } from "../backup/documents";
 import { shouldRetry } from "../backup/run";
 import { params } from "../config";
 import { defaultFirestore } from "../firebase";
-import { runBackupNow } from "../runtime";
+import { BACKUP_TASK_FUNCTION, runBackupFromFunction } from "../runtime";
 
 const runOptions = {
   timeoutSeconds: 540,
@@ -26,7 +26,11 @@ export const officeRndBackupNow = onCall({ ...runOptions, maxInstances: 1 }, asy
       "only admins (custom claim admin: true) may run a backup",
     );
   }
-  const result = await runBackupNow({ db: defaultFirestore() }, "manual");
+  const result = await runBackupFromFunction(
+    { db: defaultFirestore() },
+    "officeRndBackupNow",
+    "manual",
+  );
   return {
     runId: result.runId,
     status: result.status,
@@ -53,7 +57,12 @@ export const officeRndBackupTask = onTaskDispatched(
   },
   async (request) => {
     const task = taskSchema.parse(request.data);
-    const result = await runBackupNow({ db: defaultFirestore() }, task.trigger, task.runId);
+    const result = await runBackupFromFunction(
+      { db: defaultFirestore() },
+      BACKUP_TASK_FUNCTION,
+      task.trigger,
+      task.runId,
+    );
     if (shouldRetry(result))
       throw new Error(`backup ${result.runId} failed (${result.error?.code})`);
   },

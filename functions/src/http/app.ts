@@ -43,10 +43,10 @@ export interface AppOptions {
 }
 
 /**
- * The HTTP API. The same app is served by the `api` HTTPS function (Hosting rewrites `/v1/**` to
- * it, so paths arrive as `/v1/...`) and by the CLI's `serve` on 127.0.0.1.
+ * What every answer of this API gets, before any route: request id, `no-store`, the request log
+ * entry and security headers (docs/api.md, Common behaviour).
  */
-export function createApp(deps: AppDeps, options: AppOptions = {}): Express {
+export function createBaseApp(): Express {
   const app = express();
   app.disable("x-powered-by");
   // Every answer is no-store; conditional GETs would only add 304s to a status poll.
@@ -61,6 +61,15 @@ export function createApp(deps: AppDeps, options: AppOptions = {}): Express {
       },
     }),
   );
+  return app;
+}
+
+/**
+ * The HTTP API. The same app is served by the `api` HTTPS function (Hosting rewrites `/v1/**` to
+ * it, so paths arrive as `/v1/...`) and by the CLI's `serve` on 127.0.0.1.
+ */
+export function createApp(deps: AppDeps, options: AppOptions = {}): Express {
+  const app = createBaseApp();
 
   const auth = createAuth({
     statusToken: deps.status.statusToken,

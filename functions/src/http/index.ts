@@ -1,4 +1,5 @@
 export { createApp, ROUTES, type AppDeps, type AppOptions } from "./app";
+export { createConfigErrorApp } from "./config-error";
 export {
   InvalidIdTokenError,
   REALM_HEADER,

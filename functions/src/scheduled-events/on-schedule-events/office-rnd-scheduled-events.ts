@@ -2,7 +2,7 @@ import { onSchedule } from "firebase-functions/v2/scheduler";
 import { shouldRetry } from "../../backup/run";
 import { params } from "../../config";
 import { defaultFirestore } from "../../firebase";
-import { runBackupNow } from "../../runtime";
+import { runBackupFromFunction } from "../../runtime";
 
 /**
  * officeRndDataBackup: the daily drift check and full sync (the engine is backup/run.ts).
@@ -18,7 +18,8 @@ import { runBackupNow } from "../../runtime";
  * - Retries: a failed run whose cause is transient (OfficeRnD 429/5xx/network after the client's
  *   own retries, Firestore unavailable) is rethrown, so Cloud Scheduler tries again after 10,
  *   then 20 minutes. Failures a retry cannot fix (shrink guard, invalid records, bad credentials)
- *   return normally: they are in the metadata, /errors and the logs, where the alerts look.
+ *   return normally: they are in the metadata, /errors and the logs, where the alerts look. So
+ *   does a missing or malformed param or secret (`config_error`, naming the variable).
  */
 export const officeRndDataBackup = onSchedule(
   {
@@ -33,7 +34,11 @@ export const officeRndDataBackup = onSchedule(
     secrets: [params.OFFICERND_CLIENT_SECRET],
   },
   async () => {
-    const result = await runBackupNow({ db: defaultFirestore() }, "schedule");
+    const result = await runBackupFromFunction(
+      { db: defaultFirestore() },
+      "officeRndDataBackup",
+      "schedule",
+    );
     if (shouldRetry(result)) {
       throw new Error(
         `backup ${result.runId} failed (${result.error?.code}); Cloud Scheduler will retry`,
