@@ -142,7 +142,8 @@ export async function startCaseStack(
 /** Puts OfficeRnD back as it was when the case started (faults off, records restored). */
 export function healOfficeRnd(stack: CaseStack): void {
   stack.sandbox.clearFaults();
-  stack.sandbox.configure({ latencyMs: 0 });
+  // Setting the daily quota again starts fresh windows: the spent day has passed.
+  stack.sandbox.configure({ latencyMs: 0, readsPerDay: stack.sandbox.settings.readsPerDay });
   stack.sandbox.data.load(stack.truth);
   stack.officeRnd = loadOfficeRndConfig(
     stack.sandbox.env({ OFFICERND_READS_PER_MINUTE: "100000" }),

@@ -223,6 +223,74 @@ export const API_CASES: ApiCase[] = [
     writesNothing: true,
     inject: (s) => s.sandbox.setFault({ kind: "duplicate", resource: "members", page: 3 }),
   },
+  // Live-API behaviour (docs/officernd-api.md): what the live API does when things go wrong.
+  {
+    name: "listing cut short (no cursorNext)",
+    fault: "members page 2 has no cursorNext although 60 more follow (live: absent = last page)",
+    expect: {
+      status: "failed",
+      code: "incomplete_listing",
+      retryable: true,
+      message: /members: OfficeRnD's \/count says 160 but the listing returned 100/,
+    },
+    inject: (s) => s.sandbox.setFault({ kind: "cut-short", resource: "members", page: 2 }),
+    check: (r, _s, row) => {
+      expect(r.resources.members).toMatchObject({ api: 100, removed: 0 });
+      row.notes = "/count caught the short listing: 60 removals held back, updates still applied";
+    },
+  },
+  {
+    name: "ids out of order",
+    fault: "members page 2 in descending _id order (live pages ascend by _id)",
+    expect: { status: "failed", code: "pagination", retryable: false, message: /ascending _id/ },
+    writesNothing: true,
+    inject: (s) => s.sandbox.setFault({ kind: "unordered", resource: "members", page: 2 }),
+  },
+  {
+    name: "429 without Retry-After",
+    fault: "6 × 429 with no Retry-After header (undocumented at OfficeRnD)",
+    expect: { status: "completed" },
+    inject: (s) => s.sandbox.setFault({ kind: "429", times: 6, retryAfter: null }),
+    check: (r, _s, row) => {
+      expect(r.api.throttled).toBe(6);
+      row.notes = "each 429 backed off (the minute budget was not spent), then completed";
+    },
+  },
+  {
+    name: "daily read quota spent",
+    fault: "x-ratelimit-remaining-read-day: 0 (live: a daily quota besides the minute's)",
+    expect: {
+      status: "failed",
+      code: "quota_exhausted",
+      retryable: false,
+      message: /daily read quota is spent .*resets at \d{4}-/,
+    },
+    writesNothing: true,
+    inject: (s) => s.sandbox.exhaustDailyQuota(),
+    check: (r, _s, row) => {
+      expect(r.durationMs).toBeLessThan(5_000);
+      expect(r.api.retries).toBe(0);
+      row.notes = `failed in ${seconds(r.durationMs)} without a retry; the reset time is in the message`;
+    },
+  },
+  {
+    name: "wrong organization slug",
+    fault: "OFFICERND_ORG_SLUG with a typo (live: 500 Organization not found)",
+    expect: {
+      status: "failed",
+      code: "org_not_found",
+      retryable: false,
+      message: /"acme-typo".*OFFICERND_ORG_SLUG/,
+    },
+    writesNothing: true,
+    inject: (s) => {
+      s.officeRnd = { ...s.officeRnd, orgSlug: "acme-typo" };
+    },
+    check: (r, _s, row) => {
+      expect(r.api.retries).toBe(0);
+      row.notes = `failed in ${seconds(r.durationMs)}: a configuration error, not retried as a 500`;
+    },
+  },
   {
     name: "token endpoint 429",
     fault: "2 × 429 (Retry-After: 0.2 s) from /oauth/token",
