@@ -94,6 +94,41 @@ export async function renewBackupLock(
   });
 }
 
+/** A held lease kept alive while a run lasts. */
+export interface LeaseHeartbeat {
+  /** The lease was found taken over: the run must stop writing. */
+  readonly lost: boolean;
+  stop(): void;
+}
+
+/** Renews the run's lease every third of its length until stopped; notices a takeover. */
+export function keepLeaseAlive(
+  db: Firestore,
+  runId: string,
+  now: () => Date,
+  ttlMs: number = LOCK_TTL_MS,
+): LeaseHeartbeat {
+  let lost = false;
+  const timer = setInterval(
+    () => {
+      renewBackupLock(db, runId, now(), ttlMs).then(
+        (held) => {
+          if (!held) lost = true;
+        },
+        () => undefined, // transient: the next beat tries again
+      );
+    },
+    Math.max(1000, Math.floor(ttlMs / 3)),
+  );
+  timer.unref();
+  return {
+    get lost() {
+      return lost;
+    },
+    stop: () => clearInterval(timer),
+  };
+}
+
 /** Deletes the lease if this run holds it. False when it held nothing. */
 export async function releaseBackupLock(db: Firestore, runId: string): Promise<boolean> {
   const ref = lockRef(db);

@@ -1,0 +1,81 @@
+import { Timestamp } from "firebase-admin/firestore";
+import { logs } from "../logs";
+import { within } from "./deadline";
+import type { BackupMetadata } from "./documents";
+import { recordBackupRun } from "./metadata";
+import { firestoreProblem } from "./problems";
+import { firestoreTimeout, type BackupDeps } from "./run-deps";
+import { withProblem, type BackupRunResult } from "./run-result";
+
+/**
+ * Phase 4 of a run, record: the metadata document, the run's history entry and, when it failed,
+ * an /errors document (one batch, ./metadata.ts), then the summary log entry the alerts read.
+ * Never throws: a run that cannot be recorded says so in its result and its log entries.
+ */
+
+/** The design document's metadata fields, then ours (./documents.ts). */
+function toMetadata(result: BackupRunResult): Omit<BackupMetadata, "lastCompletedAt"> {
+  return {
+    lastBackup: Timestamp.fromDate(result.startedAt),
+    firestoreMembers: result.resources.members.firestore,
+    apiMembers: result.resources.members.api,
+    missingRecords: result.missingRecords,
+    status: result.status === "completed" ? "completed" : "failed",
+    error: result.error?.message ?? null,
+    updatedAt: Timestamp.fromDate(result.finishedAt),
+    runId: result.runId,
+    trigger: result.trigger,
+    startedAt: Timestamp.fromDate(result.startedAt),
+    finishedAt: Timestamp.fromDate(result.finishedAt),
+    durationMs: result.durationMs,
+    errorCode: result.error?.code ?? null,
+    inSync: result.inSync,
+    resources: result.resources,
+    written: result.written,
+    errorRetryable: result.error?.retryable ?? false,
+    api: result.api,
+  };
+}
+
+export async function recordRun(
+  deps: Pick<BackupDeps, "db" | "firestoreTimeoutMs">,
+  result: BackupRunResult,
+): Promise<BackupRunResult> {
+  let final = result;
+  try {
+    await within(
+      recordBackupRun(deps.db, {
+        run: toMetadata(result),
+        failure: result.error && {
+          code: result.error.code,
+          message: result.error.message,
+          resource: result.error.resource,
+        },
+      }),
+      firestoreTimeout(deps),
+    );
+  } catch (error) {
+    final = withProblem(
+      result,
+      firestoreProblem("metadata_write", "could not record the run", error),
+    );
+  }
+  logs.backupSummary({
+    runId: final.runId,
+    trigger: final.trigger,
+    status: final.status === "completed" ? "completed" : "failed",
+    durationMs: final.durationMs,
+    missingRecords: final.missingRecords,
+    written: final.written,
+    inSync: final.inSync,
+    resources: final.resources,
+    api: final.api,
+    error: final.error?.message ?? null,
+    errorCode: final.error?.code ?? null,
+    retryable: final.error?.retryable ?? false,
+  });
+  if (final.error) {
+    logs.backupFailed({ runId: final.runId, code: final.error.code, error: final.error.message });
+  }
+  return final;
+}

@@ -1,0 +1,47 @@
+import type { BulkWriterOptions, Firestore } from "firebase-admin/firestore";
+import type { BackupConfig } from "../config";
+import type { OfficeRndReader } from "../officernd/types";
+import { FIRESTORE_TIMEOUT_MS } from "./deadline";
+import type { BackupTrigger } from "./documents";
+import type { ChunkProgress } from "./record-writer";
+
+/** What a run needs from outside: the one Firestore, the one OfficeRnD reader, config, knobs. */
+
+export interface BackupHooks {
+  /** After each write chunk is flushed. Throwing stops the sync as a crash would (tests). */
+  afterWriteChunk?: (progress: ChunkProgress) => void | Promise<void>;
+}
+
+export interface BackupDeps {
+  db: Firestore;
+  /** One reader per run: its stats() are reported (as a difference, so sharing one works too). */
+  reader: OfficeRndReader;
+  config: BackupConfig;
+  /** The run's clock (lock, timestamps); durations use a monotonic clock. */
+  now?: () => Date;
+  /** Lease length; renewed every third of it while the run lasts (default 15 minutes). */
+  lockTtlMs?: number;
+  /** Writes per chunk (default 500). */
+  writeChunkSize?: number;
+  /** Documents per Firestore query when indexing a collection (default 1000). */
+  indexPageSize?: number;
+  /**
+   * Longest wait for one Firestore step: a lock transaction, a page of the index, a chunk of
+   * writes, recording the run (default 60 s). Past it the step fails as `DEADLINE_EXCEEDED`, so
+   * a Firestore outage ends the run in bounded time instead of at the function's timeout.
+   */
+  firestoreTimeoutMs?: number;
+  bulkWriter?: BulkWriterOptions;
+  hooks?: BackupHooks;
+}
+
+export interface BackupOptions {
+  trigger: BackupTrigger;
+  /** Default: newRunId(start time), which sorts by time. */
+  runId?: string;
+}
+
+/** The longest wait for one Firestore step of a run. */
+export function firestoreTimeout(deps: Pick<BackupDeps, "firestoreTimeoutMs">): number {
+  return deps.firestoreTimeoutMs ?? FIRESTORE_TIMEOUT_MS;
+}

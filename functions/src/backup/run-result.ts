@@ -1,0 +1,106 @@
+import { RESOURCE_NAMES, type ResourceName } from "../officernd/resources";
+import {
+  emptyApiStats,
+  emptyResourceStats,
+  type ApiStats,
+  type BackupTrigger,
+  type ResourceStats,
+} from "./documents";
+import { safeErrorMessage } from "./metadata";
+import { combineProblems, type BackupError } from "./problems";
+
+/**
+ * A run's result, built in one place (`buildRunResult`) for every way a run can end: completed,
+ * failed, busy, or refused before it started (configuration, Firestore down).
+ */
+
+export interface BackupRunResult {
+  runId: string;
+  trigger: BackupTrigger;
+  status: "completed" | "failed" | "busy";
+  startedAt: Date;
+  finishedAt: Date;
+  durationMs: number;
+  resources: Record<ResourceName, ResourceStats>;
+  /** Total missing records across resources (the seed's `missingRecords`). */
+  missingRecords: number;
+  /** Record documents written (created, replaced, marked removed, deleted). */
+  written: number;
+  /** Firestore equalled OfficeRnD for every resource when the run ended. */
+  inSync: boolean;
+  /** OfficeRnD requests of this run. */
+  api: ApiStats;
+  error: BackupError | null;
+  /** When busy: the run holding the lock. */
+  heldBy: { runId: string; trigger: BackupTrigger; expiresAt: Date } | null;
+}
+
+/** Who the run is and when it started; fixed when it begins. */
+export interface RunIdentity {
+  runId: string;
+  trigger: BackupTrigger;
+  startedAt: Date;
+}
+
+export interface RunOutcome {
+  finishedAt: Date;
+  durationMs: number;
+  resources?: Record<ResourceName, ResourceStats>;
+  problems: readonly BackupError[];
+  written?: number;
+  /** Writes skipped because a document changed during the run: not in sync. */
+  conflicts?: number;
+  api?: ApiStats;
+  /** Another run holds the lock (its problem is the `busy` one). */
+  heldBy?: BackupRunResult["heldBy"];
+}
+
+export function perResource<T>(make: (name: ResourceName) => T): Record<ResourceName, T> {
+  return Object.fromEntries(RESOURCE_NAMES.map((n) => [n, make(n)])) as Record<ResourceName, T>;
+}
+
+export function buildRunResult(run: RunIdentity, outcome: RunOutcome): BackupRunResult {
+  const resources = outcome.resources ?? perResource(() => emptyResourceStats());
+  const error = combineProblems(outcome.problems);
+  const busy = outcome.heldBy != null;
+  return {
+    ...run,
+    status: busy ? "busy" : error === null ? "completed" : "failed",
+    finishedAt: outcome.finishedAt,
+    durationMs: Math.max(0, Math.round(outcome.durationMs)),
+    resources,
+    missingRecords: RESOURCE_NAMES.reduce((sum, n) => sum + resources[n].missing, 0),
+    written: outcome.written ?? 0,
+    inSync: error === null && (outcome.conflicts ?? 0) === 0,
+    api: outcome.api ?? emptyApiStats(),
+    error,
+    heldBy: outcome.heldBy ?? null,
+  };
+}
+
+/**
+ * The same result, failed, with one more problem after its own (e.g. the run could not be
+ * recorded): the run's own error keeps its code, since it is what happened.
+ */
+export function withProblem(result: BackupRunResult, problem: BackupError): BackupRunResult {
+  const message = result.error ? `${result.error.message}; ${problem.message}` : problem.message;
+  return {
+    ...result,
+    status: "failed",
+    inSync: false,
+    error: {
+      code: result.error?.code ?? problem.code,
+      message: safeErrorMessage(message),
+      retryable: result.error?.retryable ?? problem.retryable,
+      resource: result.error?.resource ?? null,
+    },
+  };
+}
+
+/**
+ * Whether the scheduled function should rethrow this result, so Cloud Scheduler retries it:
+ * only a failure a later attempt may fix (see the policy in ./run.ts).
+ */
+export function shouldRetry(result: BackupRunResult): boolean {
+  return result.status === "failed" && result.error !== null && result.error.retryable;
+}
