@@ -3,7 +3,7 @@ import tseslint from "typescript-eslint";
 import prettier from "eslint-config-prettier";
 
 export default tseslint.config(
-  { ignores: ["lib/**", "node_modules/**", "coverage/**", "jest.config.js"] },
+  { ignores: ["lib/**", "node_modules/**", "coverage/**", "jest.config.js", "jest.e2e.config.js"] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

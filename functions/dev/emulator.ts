@@ -1,8 +1,9 @@
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, readdirSync } from "node:fs";
 import { createServer } from "node:net";
 import { homedir } from "node:os";
 import { join } from "node:path";
+import { spawnGuarded } from "./guarded-process";
 
 /**
  * The real Cloud Firestore emulator for tests, the local stack and the benchmark.
@@ -10,8 +11,8 @@ import { join } from "node:path";
  * - FIRESTORE_EMULATOR_HOST already set: use it, start nothing.
  * - Otherwise find an installed emulator (FIRESTORE_EMULATOR_BINARY_PATH, the gcloud component, or
  *   the JAR firebase-tools caches), start it on a free loopback port, wait until it answers.
- * - The emulator runs under a small guardian process that kills the emulator's whole process group
- *   when its parent goes away, so a crashed or killed test run leaves no Java process behind.
+ * - The emulator runs under a guardian process (guarded-process.ts) that kills it when its parent
+ *   goes away, so a crashed or killed test run leaves no Java process behind.
  */
 
 export interface FirestoreEmulator {
@@ -68,21 +69,29 @@ function firebaseToolsJars(): string[] {
     .map((f) => join(dir, f));
 }
 
-/** Where an emulator is installed, or null. */
-export function findEmulator(): Launch | null {
+/**
+ * Where an emulator is installed (its script or JAR), or null: FIRESTORE_EMULATOR_BINARY_PATH,
+ * the gcloud component, the JAR firebase-tools caches.
+ */
+export function findEmulatorPath(): string | null {
   const explicit = process.env.FIRESTORE_EMULATOR_BINARY_PATH;
   if (explicit) {
     if (!existsSync(explicit)) {
       throw new Error(`FIRESTORE_EMULATOR_BINARY_PATH points at ${explicit}, which does not exist`);
     }
-    return launchFor(explicit);
+    return explicit;
   }
   for (const root of gcloudSdkRoots()) {
     const script = join(root, "platform", "cloud-firestore-emulator", "cloud_firestore_emulator");
-    if (existsSync(script)) return launchFor(script);
+    if (existsSync(script)) return script;
   }
-  const jar = firebaseToolsJars()[0];
-  return jar ? launchFor(jar) : null;
+  return firebaseToolsJars()[0] ?? null;
+}
+
+/** How to start the installed emulator, or null. */
+export function findEmulator(): Launch | null {
+  const path = findEmulatorPath();
+  return path ? launchFor(path) : null;
 }
 
 export function freePort(): Promise<number> {
@@ -97,26 +106,6 @@ export function freePort(): Promise<number> {
     });
   });
 }
-
-/**
- * Runs in a separate `node` process: starts the emulator in its own process group and kills that
- * group when its stdin closes (the parent exited, crashed or was killed) or on SIGTERM.
- */
-const GUARDIAN = `
-const { spawn } = require("node:child_process");
-const [command, ...args] = process.argv.slice(1);
-const child = spawn(command, args, { detached: true, stdio: ["ignore", "inherit", "inherit"] });
-let done = false;
-const killGroup = (signal) => { try { process.kill(-child.pid, signal); } catch {} };
-const stop = () => {
-  if (done) return; done = true;
-  killGroup("SIGTERM");
-  setTimeout(() => { killGroup("SIGKILL"); process.exit(0); }, 3000).unref();
-};
-child.on("exit", (code) => { done = true; killGroup("SIGKILL"); process.exit(code ?? 0); });
-process.stdin.on("end", stop); process.stdin.on("close", stop); process.stdin.resume();
-process.on("SIGTERM", stop); process.on("SIGINT", stop);
-`;
 
 async function waitUntilReady(
   host: string,
@@ -154,33 +143,13 @@ export async function startFirestoreEmulator(
   if (!launch) throw new Error(HOW_TO_GET_EMULATOR);
   const port = options.port ?? (await freePort());
   const host = `127.0.0.1:${port}`;
-  const child = spawn(
-    process.execPath,
-    ["-e", GUARDIAN, launch.command, ...launch.args, "--host=127.0.0.1", `--port=${port}`],
-    { stdio: ["pipe", "pipe", "pipe"] },
-  );
-  let log = "";
-  const keep = (chunk: Buffer) => {
-    log = (log + chunk.toString()).slice(-8000);
-  };
-  child.stdout?.on("data", keep);
-  child.stderr?.on("data", keep);
-  // The guardian must not keep this process alive, and must die with it.
-  child.unref();
-  for (const stream of [child.stdin, child.stdout, child.stderr]) {
-    (stream as { unref?: () => void } | null)?.unref?.();
-  }
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  const stop = async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    child.stdin?.end();
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([exited, new Promise((r) => (timer = setTimeout(r, 6000)))]);
-    clearTimeout(timer);
-    if (child.exitCode === null) child.kill("SIGKILL");
-  };
+  const { child, output, stop } = spawnGuarded(launch.command, [
+    ...launch.args,
+    "--host=127.0.0.1",
+    `--port=${port}`,
+  ]);
   try {
-    await waitUntilReady(host, child, () => log, options.timeoutMs ?? 30_000);
+    await waitUntilReady(host, child, () => output().slice(-8000), options.timeoutMs ?? 30_000);
   } catch (error) {
     await stop();
     throw error;
