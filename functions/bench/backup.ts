@@ -4,7 +4,7 @@ import { getFirestore, Timestamp, type Firestore } from "firebase-admin/firestor
 import { startFirestoreEmulator } from "../dev/emulator";
 import { startSandbox, type Sandbox } from "../dev/sandbox";
 import { readFirestoreIndex } from "../src/backup/firestore-index";
-import { recordDocument, recordRef, syncInfo } from "../src/backup/record-writer";
+import { recordDocument, recordRef, syncInfo } from "../src/mirror/record-document";
 import { runBackup, type BackupRunResult } from "../src/backup/run";
 import { loadBackupConfig, loadOfficeRndConfig } from "../src/config";
 import { onLogEntry, setLogSink, type LogEntry } from "../src/logs";

@@ -4,13 +4,13 @@ import { deleteApp, initializeApp } from "firebase-admin/app";
 import { Timestamp, getFirestore, type Firestore } from "firebase-admin/firestore";
 import { clearFirestore, startFirestoreEmulator } from "../dev/emulator";
 import {
-  METADATA_COLLECTION,
   METADATA_DOC,
   RUNS_SUBCOLLECTION,
-  SYNC_FIELD,
   backupMetadataSchema,
   type BackupMetadata,
 } from "../src/backup/documents";
+import { METADATA_COLLECTION } from "../src/mirror/collections";
+import { SYNC_FIELD } from "../src/mirror/record-document";
 import { newRunId } from "../src/backup/metadata";
 import { createApp, listen } from "../src/http";
 import { setLogSink } from "../src/logs";

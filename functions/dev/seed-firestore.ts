@@ -1,5 +1,5 @@
 import type { Firestore } from "firebase-admin/firestore";
-import { recordDocument, recordRef, syncInfo } from "../src/backup/record-writer";
+import { recordDocument, recordRef, syncInfo } from "../src/mirror/record-document";
 import { RESOURCE_NAMES, type ResourceName } from "../src/officernd/resources";
 import type { SandboxDataset, SandboxRecord } from "./sandbox";
 

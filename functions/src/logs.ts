@@ -1,7 +1,4 @@
 import * as logger from "firebase-functions/logger";
-import type { ResourceStats } from "./backup/documents";
-import type { ResourceName } from "./officernd/resources";
-import { runSyncHealth } from "./status/sync-health";
 
 /**
  * Every structured log event of the product, named, with stable fields. Each entry carries
@@ -139,7 +136,7 @@ export const logs = {
   /**
    * The one summary entry per run; the log-based metrics in monitoring/ read its fields
    * (status, missingRecords, syncHealth.<resource>), and test/ops/monitoring.test.ts holds them
-   * to it. `syncHealth` is derived here, by the status endpoint's rule.
+   * to it. `syncHealth` comes from the caller (the engine's rule, backup/sync-health.ts).
    */
   backupSummary(
     f: {
@@ -150,7 +147,9 @@ export const logs = {
       missingRecords: number;
       written: number;
       inSync: boolean;
-      resources: Record<ResourceName, ResourceStats>;
+      /** Per resource: the run's stats and its sync health. */
+      resources: Readonly<Record<string, object>>;
+      syncHealth: Readonly<Record<string, "healthy" | "out_of_sync" | null>>;
       error?: string | null;
       errorCode?: string | null;
     } & LogFields,
@@ -159,7 +158,7 @@ export const logs = {
       f.status === "completed" ? "INFO" : "ERROR",
       "backup_summary",
       `Backup ${f.runId} ${f.status}: ${f.missingRecords} missing, ${f.written} written`,
-      { ...f, syncHealth: runSyncHealth(f) },
+      f,
     );
   },
   backupFailed(f: { runId: string; code: string; error: string }) {

@@ -19,7 +19,7 @@ import {
   type ManualBackupStarter,
 } from "./http";
 import type { Express } from "express";
-import { loadWebhookSetup, webhookRoute } from "./webhooks";
+import { loadWebhookSetup, webhookRoute } from "./http/routes/webhook";
 
 /**
  * Wiring shared by the functions, the CLI and the local stack: one OfficeRnD client per run

@@ -4,26 +4,13 @@ import { readBudgetSchema } from "../officernd/rate-limit";
 import { RESOURCE_NAMES, type ResourceName } from "../officernd/resources";
 
 /**
- * Firestore document formats of the product: the contract between the backup engine (writes),
- * the webhook handler (writes records) and the status API / CLI (reads).
+ * The backup's own Firestore documents: /officeRndMetadata/backup-metadata, its history under
+ * `runs/`, the lock, and /errors. The contract between the engine (writes) and the status API
+ * and CLI (reads). The mirrored record documents are in ../mirror/record-document.ts.
  */
-
-// ---- Mirrored records: /officeRndMembers/{_id}, /officeRndOpportunities/{_id}, /officeRndCompanies/{_id}
-
-/** The record exactly as OfficeRnD returns it, plus this one field, which every diff ignores. */
-export const SYNC_FIELD = "_sync";
-export const SYNC_SOURCES = ["backup", "webhook"] as const;
-export type SyncSource = (typeof SYNC_SOURCES)[number];
-export interface SyncInfo {
-  syncedAt: Timestamp;
-  source: SyncSource;
-  /** Set when the record is gone from OfficeRnD and the orphan policy is `mark`. */
-  removedAt: Timestamp | null;
-}
 
 // ---- /officeRndMetadata/backup-metadata (+ history, lock)
 
-export const METADATA_COLLECTION = "officeRndMetadata";
 export const METADATA_DOC = "backup-metadata";
 /** One document per run: /officeRndMetadata/backup-metadata/runs/{runId}. */
 export const RUNS_SUBCOLLECTION = "runs";
@@ -37,16 +24,6 @@ export type BackupStatus = "completed" | "failed";
 
 const timestamp = z.instanceof(Timestamp);
 const count = z.number().int().min(0);
-
-/**
- * The `_sync` field as read back. A record document whose `_sync` does not match is treated as
- * corrupted (rewritten by the next backup).
- */
-export const syncInfoSchema = z.object({
-  syncedAt: timestamp,
-  source: z.enum(SYNC_SOURCES),
-  removedAt: timestamp.nullable(),
-});
 
 /** Per resource, for one run. `api` is null when the API read of that resource failed. */
 export const resourceStatsSchema = z.object({

@@ -1,8 +1,9 @@
 import { FieldPath, type Firestore, type QueryDocumentSnapshot } from "firebase-admin/firestore";
 import { RESOURCES, type ResourceName } from "../officernd/resources";
-import { FIRESTORE_TIMEOUT_MS, within } from "./deadline";
-import { SYNC_FIELD, syncInfoSchema } from "./documents";
-import { recordHash, type DocumentBase } from "./record-writer";
+import { FIRESTORE_TIMEOUT_MS, within } from "../mirror/deadline";
+import { SYNC_FIELD, syncInfoSchema } from "../mirror/record-document";
+import { recordHash } from "../mirror/record-hash";
+import type { DocumentBase } from "../mirror/bulk-writes";
 
 /**
  * What the backup needs to know about each mirrored document, without keeping documents: the

@@ -1,11 +1,6 @@
 import { Timestamp, type DocumentReference, type Firestore } from "firebase-admin/firestore";
-import {
-  LOCK_DOC,
-  lockSchema,
-  METADATA_COLLECTION,
-  type BackupLock,
-  type BackupTrigger,
-} from "./documents";
+import { LOCK_DOC, lockSchema, type BackupLock, type BackupTrigger } from "./documents";
+import { METADATA_COLLECTION } from "../mirror/collections";
 
 /**
  * The lease that keeps two runs (scheduled, manual, CLI) from syncing at once:

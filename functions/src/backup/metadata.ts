@@ -9,12 +9,12 @@ import {
   backupMetadataSchema,
   ERRORS_COLLECTION,
   errorDocSchema,
-  METADATA_COLLECTION,
   METADATA_DOC,
   RUNS_SUBCOLLECTION,
   type BackupMetadata,
   type ErrorDoc,
 } from "./documents";
+import { METADATA_COLLECTION } from "../mirror/collections";
 
 /**
  * What a run leaves behind:

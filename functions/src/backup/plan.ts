@@ -4,7 +4,7 @@ import { emptyResourceStats, type ResourceStats } from "./documents";
 import { apiProblem, firestoreProblem, type BackupError } from "./problems";
 import type { ResourceRead } from "./read-phase";
 import { shrinkage, shrinkGuardTripped, type ResourceDiff } from "./reconcile";
-import type { RecordWrite } from "./record-writer";
+import type { RecordWrite } from "../mirror/bulk-writes";
 import { perResource } from "./run-result";
 
 /**

@@ -2,7 +2,7 @@ import type { ResourceName } from "../officernd/resources";
 import { OfficeRndError } from "../officernd/types";
 import { safeErrorMessage } from "./metadata";
 import { DuplicateRecordError } from "./reconcile";
-import { grpcCode, isTransientFirestoreError } from "./record-writer";
+import { grpcCode, isTransientFirestoreError } from "../mirror/firestore-errors";
 
 /**
  * What can go wrong in a run, as data: one problem per cause, each with a code, a one-line

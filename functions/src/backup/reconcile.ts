@@ -2,7 +2,7 @@ import type { ResourceName } from "../officernd/resources";
 import type { OfficeRndRecord } from "../officernd/schemas";
 import type { ResourcePage } from "../officernd/types";
 import type { FirestoreIndex, IndexEntry } from "./firestore-index";
-import { recordHash } from "./record-writer";
+import { recordHash } from "../mirror/record-hash";
 
 /**
  * The diff of one resource by `_id`, OfficeRnD against Firestore. Pure: no I/O. Pages are fed as

@@ -1,9 +1,10 @@
 import { Timestamp } from "firebase-admin/firestore";
 import { logs } from "../logs";
-import { within } from "./deadline";
+import { within } from "../mirror/deadline";
 import type { BackupMetadata } from "./documents";
 import { recordBackupRun } from "./metadata";
 import { firestoreProblem } from "./problems";
+import { runSyncHealth } from "./sync-health";
 import { firestoreTimeout, type BackupDeps } from "./run-deps";
 import { withProblem, type BackupRunResult } from "./run-result";
 
@@ -69,6 +70,10 @@ export async function recordRun(
     written: final.written,
     inSync: final.inSync,
     resources: final.resources,
+    syncHealth: runSyncHealth({
+      ...final,
+      status: final.status === "completed" ? "completed" : "failed",
+    }),
     api: final.api,
     error: final.error?.message ?? null,
     errorCode: final.error?.code ?? null,

@@ -1,9 +1,9 @@
 import type { BulkWriterOptions, Firestore } from "firebase-admin/firestore";
 import type { BackupConfig } from "../config";
 import type { OfficeRndReader } from "../officernd/types";
-import { FIRESTORE_TIMEOUT_MS } from "./deadline";
+import { FIRESTORE_TIMEOUT_MS } from "../mirror/deadline";
 import type { BackupTrigger } from "./documents";
-import type { ChunkProgress } from "./record-writer";
+import type { ChunkProgress } from "../mirror/bulk-writes";
 
 /** What a run needs from outside: the one Firestore, the one OfficeRnD reader, config, knobs. */
 

@@ -38,7 +38,7 @@
 import { performance } from "node:perf_hooks";
 import { logs } from "../logs";
 import type { ClientStats } from "../officernd/types";
-import { FirestoreTimeoutError, within } from "./deadline";
+import { FirestoreTimeoutError, within } from "../mirror/deadline";
 import type { ApiStats, BackupTrigger } from "./documents";
 import { acquireBackupLock, keepLeaseAlive, releaseBackupLock } from "./lock";
 import { newRunId, safeErrorMessage } from "./metadata";

@@ -1,6 +1,6 @@
 import { logs } from "../logs";
 import { RESOURCE_NAMES } from "../officernd/resources";
-import { within } from "./deadline";
+import { within } from "../mirror/deadline";
 import { renewBackupLock, LOCK_TTL_MS, type LeaseHeartbeat } from "./lock";
 import { addNote, type SyncPlan } from "./plan";
 import {
@@ -10,7 +10,7 @@ import {
   LockLostError,
   type BackupError,
 } from "./problems";
-import { applyRecordWrites, type WriteOutcome } from "./record-writer";
+import { applyRecordWrites, type WriteOutcome } from "../mirror/bulk-writes";
 import { firestoreTimeout, type BackupDeps } from "./run-deps";
 
 /**

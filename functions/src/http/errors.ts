@@ -1,7 +1,7 @@
 import type { ErrorRequestHandler, RequestHandler, Response } from "express";
 import { logs } from "../logs";
 import { requestContext } from "./context";
-import { Redactor } from "../officernd/http";
+import { Redactor } from "../shared/redactor";
 
 /**
  * Every error answer is `{ error: { code, message } }` (plus documented fields for some codes).

@@ -1,14 +1,8 @@
 import type { AxiosInstance } from "axios";
+import type { Redactor } from "../shared/redactor";
 import type { OfficeRndConfig } from "../config";
 import { logs } from "../logs";
-import {
-  errorDetail,
-  exchange,
-  excerpt,
-  type HttpRequest,
-  type Redactor,
-  TransportFailure,
-} from "./http";
+import { errorDetail, exchange, excerpt, type HttpRequest, TransportFailure } from "./http";
 import {
   abortError,
   parseRetryAfter,

@@ -1,13 +1,13 @@
 import { Agent as HttpAgent } from "node:http";
 import { Agent as HttpsAgent } from "node:https";
 import type { AxiosInstance } from "axios";
+import { Redactor } from "../shared/redactor";
 import type { OfficeRndConfig } from "../config";
 import {
   createHttp,
   errorDetail,
   exchange,
   excerpt,
-  Redactor,
   TransportFailure,
   type HttpAnswer,
 } from "../officernd/http";

@@ -9,7 +9,6 @@ export {
 export {
   ALERT_CODES,
   BACKUP_STATE,
-  SYNC_HEALTH,
   alertSchema,
   backupRunSummarySchema,
   backupRunsResponseSchema,
@@ -20,7 +19,6 @@ export {
   type BackupRunsResponse,
   type BackupState,
   type BackupStatusResponse,
-  type SyncHealth,
 } from "./schema";
 export {
   DEFAULT_COUNTS_MAX_AGE_MS,

@@ -1,8 +1,8 @@
 import type { Timestamp } from "firebase-admin/firestore";
 import type { BackupLock, BackupMetadata, ResourceStats } from "../backup/documents";
 import { RESOURCE_NAMES, type ResourceName } from "../officernd/resources";
-import type { Alert, BackupStatusResponse, SyncHealth } from "./schema";
-import { runSyncHealth } from "./sync-health";
+import { runSyncHealth, type SyncHealth } from "../backup/sync-health";
+import type { Alert, BackupStatusResponse } from "./schema";
 
 /**
  * Pure functions from stored run documents to the status response's derived parts (syncHealth,

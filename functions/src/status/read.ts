@@ -1,5 +1,6 @@
 import type { Firestore } from "firebase-admin/firestore";
-import { SYNC_FIELD, type BackupMetadata } from "../backup/documents";
+import { type BackupMetadata } from "../backup/documents";
+import { SYNC_FIELD } from "../mirror/record-document";
 import { readBackupRuns } from "../backup/metadata";
 import { logs } from "../logs";
 

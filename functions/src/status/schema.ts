@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { BACKUP_TRIGGERS } from "../backup/documents";
+import { SYNC_HEALTH } from "../backup/sync-health";
 import { readBudgetSchema } from "../officernd/rate-limit";
 import { RESOURCE_NAMES, type ResourceName } from "../officernd/resources";
 
@@ -23,9 +24,6 @@ function perResource<T extends z.ZodType>(schema: T) {
 
 export const BACKUP_STATE = ["completed", "failed", "never_run"] as const;
 export type BackupState = (typeof BACKUP_STATE)[number];
-
-export const SYNC_HEALTH = ["healthy", "out_of_sync"] as const;
-export type SyncHealth = (typeof SYNC_HEALTH)[number];
 
 export const ALERT_CODES = [
   "backup_failed",

@@ -5,16 +5,11 @@ import {
   type Transaction,
 } from "firebase-admin/firestore";
 import type { BackupConfig } from "../config";
-import { SYNC_FIELD, syncInfoSchema } from "../backup/documents";
-import {
-  deleteRecordIn,
-  findUnstorable,
-  markRecordRemovedIn,
-  recordRef,
-  sameRecordContent,
-  UnstorableRecordError,
-  writeRecordIn,
-} from "../backup/record-writer";
+import { SYNC_FIELD, syncInfoSchema } from "../mirror/record-document";
+import { deleteRecordIn, markRecordRemovedIn, writeRecordIn } from "../mirror/record-writes";
+import { findUnstorable, UnstorableRecordError } from "../mirror/storable";
+import { recordRef } from "../mirror/record-document";
+import { sameRecordContent } from "../mirror/record-hash";
 import { recordVersion, type ResourceName } from "../officernd/resources";
 import type { OfficeRndRecord } from "../officernd/schemas";
 import {
@@ -26,7 +21,7 @@ import {
   type Tombstone,
   type WebhookEventDoc,
   type WebhookOutcome,
-} from "./documents";
+} from "./webhook-documents";
 import type { WebhookChange, WebhookEnvelope } from "./payload";
 
 /**

@@ -1,14 +1,4 @@
-/** OfficeRnD webhooks: the signed route, the transactional apply, delivery counters. */
-export {
-  DEFAULT_MAX_BODY_BYTES,
-  DEFAULT_STORE_TIMEOUT_MS,
-  WEBHOOK_PATH,
-  loadWebhookSetup,
-  webhookRoute,
-  type WebhookRouteDeps,
-  type WebhookSettings,
-  type WebhookSetup,
-} from "./route";
+/** OfficeRnD webhooks: signature, payload, the transactional apply, delivery counters (the route is http/routes/webhook.ts). */
 export { applyWebhookEvent, type ApplyOptions, type ApplyResult } from "./apply";
 export {
   SIGNATURE_HEADER,
@@ -46,4 +36,4 @@ export {
   type WebhookEventDoc,
   type WebhookOutcome,
   type WebhookStats,
-} from "./documents";
+} from "./webhook-documents";

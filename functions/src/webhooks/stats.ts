@@ -1,6 +1,6 @@
 import { FieldValue, Timestamp, type Firestore } from "firebase-admin/firestore";
-import { within } from "../backup/deadline";
-import { METADATA_COLLECTION } from "../backup/documents";
+import { within } from "../mirror/deadline";
+import { METADATA_COLLECTION } from "../mirror/collections";
 import { logs } from "../logs";
 import {
   statsTypeKey,
@@ -9,7 +9,7 @@ import {
   webhookStatsSchema,
   type RejectionReason,
   type WebhookStats,
-} from "./documents";
+} from "./webhook-documents";
 
 /**
  * Delivery counters in /officeRndMetadata/webhook-stats, kept with FieldValue.increment outside

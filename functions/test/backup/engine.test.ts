@@ -7,7 +7,9 @@ import {
   readBackupError,
   readBackupMetadata,
 } from "../../src/backup/metadata";
-import { recordHash, recordRef, writeRecord } from "../../src/backup/record-writer";
+import { recordHash } from "../../src/mirror/record-hash";
+import { recordRef } from "../../src/mirror/record-document";
+import { writeRecord } from "../../src/mirror/record-writes";
 import { beginBackup, runBackup, shouldRetry, type BackupRunResult } from "../../src/backup/run";
 import { onLogEntry, setLogSink, type LogEntry } from "../../src/logs";
 import { RESOURCE_NAMES, RESOURCES } from "../../src/officernd/resources";

@@ -8,7 +8,7 @@ import {
 import { createOfficeRndClient, type OfficeRndClient } from "../../src/officernd/client";
 import { RESOURCES, RESOURCE_NAMES, type ResourceName } from "../../src/officernd/resources";
 import type { OfficeRndRecord } from "../../src/officernd/schemas";
-import { recordDocument, recordRef, syncInfo } from "../../src/backup/record-writer";
+import { recordDocument, recordRef, syncInfo } from "../../src/mirror/record-document";
 import {
   startSandbox,
   type Sandbox,

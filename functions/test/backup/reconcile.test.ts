@@ -6,7 +6,8 @@ import {
   ResourceReconciler,
   shrinkGuardTripped,
 } from "../../src/backup/reconcile";
-import { recordDocument, recordHash, recordRef, syncInfo } from "../../src/backup/record-writer";
+import { recordDocument, recordRef, syncInfo } from "../../src/mirror/record-document";
+import { recordHash } from "../../src/mirror/record-hash";
 import type { OfficeRndRecord } from "../../src/officernd/schemas";
 import type { ResourcePage } from "../../src/officernd/types";
 import { createTestFirestore, type TestFirestore } from "../harness/firestore";

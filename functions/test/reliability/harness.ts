@@ -18,7 +18,9 @@ import {
   type SandboxDataset,
   type SandboxOptions,
 } from "../../dev/sandbox";
-import { syncInfoSchema, ERRORS_COLLECTION, METADATA_COLLECTION } from "../../src/backup/documents";
+import { ERRORS_COLLECTION } from "../../src/backup/documents";
+import { METADATA_COLLECTION } from "../../src/mirror/collections";
+import { syncInfoSchema } from "../../src/mirror/record-document";
 import { lockRef } from "../../src/backup/lock";
 import { readBackupError, readBackupMetadata } from "../../src/backup/metadata";
 import { runBackup, type BackupDeps, type BackupRunResult } from "../../src/backup/run";

@@ -4,14 +4,14 @@ import {
   lockSchema,
   emptyResourceStats,
   LOCK_DOC,
-  METADATA_COLLECTION,
   METADATA_DOC,
   RUNS_SUBCOLLECTION,
-  SYNC_FIELD,
   type BackupMetadata,
   type BackupTrigger,
   type ResourceStats,
 } from "../../src/backup/documents";
+import { METADATA_COLLECTION } from "../../src/mirror/collections";
+import { SYNC_FIELD } from "../../src/mirror/record-document";
 import { RESOURCES, RESOURCE_NAMES, type ResourceName } from "../../src/officernd/resources";
 
 /**

@@ -1,5 +1,5 @@
 import { Timestamp } from "firebase-admin/firestore";
-import { METADATA_COLLECTION } from "../../src/backup/documents";
+import { METADATA_COLLECTION } from "../../src/mirror/collections";
 import { getBackupStatus } from "../../src/status";
 import { readWebhookHealth } from "../../src/status/webhooks";
 import {

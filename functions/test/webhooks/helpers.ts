@@ -6,18 +6,18 @@ import {
   type SandboxWebhookEvent,
   type SignOptions,
 } from "../../dev/sandbox";
-import { METADATA_COLLECTION } from "../../src/backup/documents";
+import { METADATA_COLLECTION } from "../../src/mirror/collections";
 import { listen, type RunningServer } from "../../src/http";
 import { RESOURCES, RESOURCE_NAMES, type ResourceName } from "../../src/officernd/resources";
 import { createProductApp } from "../../src/runtime";
 import {
   WEBHOOK_EVENTS_COLLECTION,
-  WEBHOOK_PATH,
   WEBHOOK_STATS_DOC,
   WEBHOOK_TOMBSTONES_COLLECTION,
   webhookStatsSchema,
   type WebhookStats,
 } from "../../src/webhooks";
+import { WEBHOOK_PATH } from "../../src/http/routes/webhook";
 import { STATUS_TOKEN } from "../http/helpers";
 
 /** The webhook secret the app under test is configured with (never to appear in a log line). */

@@ -10,18 +10,12 @@ import {
   type SandboxRecord,
   type SandboxWebhookEvent,
 } from "../../dev/sandbox";
-import { recordDocument, recordRef, syncInfo } from "../../src/backup/record-writer";
+import { recordDocument, recordRef, syncInfo } from "../../src/mirror/record-document";
 import { createApp, listen } from "../../src/http";
 import { RESOURCE_NAMES, type ResourceName } from "../../src/officernd/resources";
 import { createProductApp } from "../../src/runtime";
-import {
-  WEBHOOK_EVENTS_COLLECTION,
-  WEBHOOK_PATH,
-  eventDocId,
-  loadWebhookSetup,
-  webhookEventDocSchema,
-  webhookRoute,
-} from "../../src/webhooks";
+import { WEBHOOK_PATH, loadWebhookSetup, webhookRoute } from "../../src/http/routes/webhook";
+import { WEBHOOK_EVENTS_COLLECTION, eventDocId, webhookEventDocSchema } from "../../src/webhooks";
 import { asRecord } from "../backup/helpers";
 import { createTestFirestore, type TestFirestore } from "../harness/firestore";
 import { STATUS_TOKEN, captureLogs } from "../http/helpers";

@@ -1,18 +1,9 @@
 import { FieldValue, GeoPoint, Timestamp, type DocumentSnapshot } from "firebase-admin/firestore";
-import {
-  applyRecordWrites,
-  canonicalRecord,
-  findUnstorable,
-  markRecordRemoved,
-  recordDocument,
-  recordHash,
-  recordRef,
-  sameRecordContent,
-  syncInfo,
-  UnstorableRecordError,
-  writeRecord,
-  type RecordWrite,
-} from "../../src/backup/record-writer";
+import { applyRecordWrites, type RecordWrite } from "../../src/mirror/bulk-writes";
+import { canonicalRecord, recordHash, sameRecordContent } from "../../src/mirror/record-hash";
+import { findUnstorable, UnstorableRecordError } from "../../src/mirror/storable";
+import { markRecordRemoved, writeRecord } from "../../src/mirror/record-writes";
+import { recordDocument, recordRef, syncInfo } from "../../src/mirror/record-document";
 import type { OfficeRndRecord } from "../../src/officernd/schemas";
 import { createTestFirestore, type TestFirestore } from "../harness/firestore";
 

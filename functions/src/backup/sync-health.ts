@@ -1,10 +1,12 @@
-import type { ResourceStats } from "../backup/documents";
 import { RESOURCE_NAMES, type ResourceName } from "../officernd/resources";
-import type { SyncHealth } from "./schema";
+import type { ResourceStats } from "./documents";
+
+export const SYNC_HEALTH = ["healthy", "out_of_sync"] as const;
+export type SyncHealth = (typeof SYNC_HEALTH)[number];
 
 /**
  * `syncHealth` of one run: the one rule behind the status endpoint's `syncHealth` (from the stored
- * metadata, computeSyncHealth in ./metrics.ts) and the `backup_summary` log entry's, which the
+ * metadata, computeSyncHealth in ../status/metrics.ts) and the `backup_summary` log entry's, which the
  * log-based metric of the "a resource is out_of_sync" alert (monitoring/) reads as
  * `jsonPayload.syncHealth.<resource>="out_of_sync"`.
  *
@@ -15,7 +17,7 @@ import type { SyncHealth } from "./schema";
  *   resources where the run found discrepancies (they may not have been repaired).
  */
 
-export interface RunOutcome {
+export interface RunSyncOutcome {
   status: "completed" | "failed";
   inSync: boolean;
   resources: Record<ResourceName, ResourceStats>;
@@ -30,7 +32,7 @@ function discrepancies(stats: ResourceStats): number {
   return stats.missing + stats.changed + stats.orphaned;
 }
 
-export function runSyncHealth(run: RunOutcome): Record<ResourceName, SyncHealth | null> {
+export function runSyncHealth(run: RunSyncOutcome): Record<ResourceName, SyncHealth | null> {
   const endedInSync = run.status === "completed" && run.inSync;
   const anyFlagged = RESOURCE_NAMES.some((n) => flagged(run.resources[n]));
   const health = (name: ResourceName): SyncHealth | null => {

@@ -1,7 +1,7 @@
 import { Timestamp } from "firebase-admin/firestore";
 import type { BackupMetadata, ResourceStats } from "../../src/backup/documents";
 import { RESOURCE_NAMES, type ResourceName } from "../../src/officernd/resources";
-import { runSyncHealth } from "../../src/status/sync-health";
+import { runSyncHealth } from "../../src/backup/sync-health";
 import { computeSyncHealth } from "../../src/status/metrics";
 
 /**

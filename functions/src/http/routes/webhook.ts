@@ -7,24 +7,24 @@ import {
   type BackupConfig,
   type ConfigSource,
   type WebhookConfig,
-} from "../config";
-import { within } from "../backup/deadline";
-import { UnstorableRecordError } from "../backup/record-writer";
-import { requestContext } from "../http/context";
-import { sendError } from "../http/errors";
-import type { RouteDefinition } from "../http/routing";
-import { logs } from "../logs";
-import { applyWebhookEvent } from "./apply";
-import type { RejectionReason, WebhookOutcome } from "./documents";
+} from "../../config";
+import { within } from "../../mirror/deadline";
+import { UnstorableRecordError } from "../../mirror/storable";
+import { requestContext } from "../context";
+import { sendError } from "../errors";
+import type { RouteDefinition } from "../routing";
+import { logs } from "../../logs";
+import { applyWebhookEvent } from "../../webhooks/apply";
+import type { RejectionReason, WebhookOutcome } from "../../webhooks/webhook-documents";
 import {
   interpretEvent,
   parseEnvelope,
   WebhookPayloadError,
   type WebhookChange,
   type WebhookEnvelope,
-} from "./payload";
-import { SIGNATURE_HEADER, verifySignature, type SignatureCheck } from "./signature";
-import { countDelivery, countRejection } from "./stats";
+} from "../../webhooks/payload";
+import { SIGNATURE_HEADER, verifySignature, type SignatureCheck } from "../../webhooks/signature";
+import { countDelivery, countRejection } from "../../webhooks/stats";
 
 /**
  * `POST /v1/office-rnd/webhook`: OfficeRnD's deliveries, on the product's app (Hosting rewrites
