@@ -14,3 +14,17 @@ declare module "firebase-tools/lib/functions/env" {
   /** Parses a dotenv file as the CLI and the emulator read functions/.env*; throws when invalid. */
   export function parseStrict(data: string): Record<string, string>;
 }
+
+declare module "firebase-tools/lib/deploy/functions/params" {
+  /**
+   * Resolves the functions' params as `firebase deploy` does: from the dotenv values, else by
+   * prompting; non-interactive, a param left without a value fails the deploy.
+   */
+  export function resolveParams(
+    params: unknown[],
+    firebaseConfig: { projectId: string },
+    userEnvs: Record<string, string>,
+    nonInteractive?: boolean,
+    isEmulator?: boolean,
+  ): Promise<Record<string, unknown>>;
+}

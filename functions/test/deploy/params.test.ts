@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Expression } from "firebase-functions/params";
+import { resolveParams } from "firebase-tools/lib/deploy/functions/params";
 import { parseStrict } from "firebase-tools/lib/functions/env";
 import { loadAlertThreshold, loadBackupConfig, loadWebhookConfig, params } from "../../src/config";
 
@@ -59,5 +60,27 @@ describe("functions/.env", () => {
     expect(loadAlertThreshold(envFile)).toBe(10);
     const webhook = loadWebhookConfig({ ...envFile, OFFICERND_WEBHOOK_SECRET: "whsec-test" });
     expect(webhook.toleranceSeconds).toBe(300);
+  });
+});
+
+describe("firebase deploy --non-interactive", () => {
+  /** The params as the functions' manifest declares them to the CLI (secrets aside: Secret Manager). */
+  const specs = Object.values(params)
+    .filter((param) => param instanceof Expression)
+    .map((param) => (param as unknown as { toSpec(): unknown }).toSpec());
+  const deploy = (userEnvs: Record<string, string>) =>
+    resolveParams(specs, { projectId: "demo-officernd-backup" }, userEnvs, true);
+
+  it("with functions/.env alone, lacks only the two per-project values", async () => {
+    await expect(deploy(envFile)).rejects.toThrow(
+      /no value for the following environment variables: OFFICERND_ORG_SLUG, OFFICERND_CLIENT_ID\n/,
+    );
+  });
+
+  it("with functions/.env and .env.<project>, resolves every param without a prompt", async () => {
+    const perProject = { OFFICERND_ORG_SLUG: "our-org", OFFICERND_CLIENT_ID: "our-client" };
+    const resolved = await deploy({ ...envFile, ...perProject });
+    const nonSecret = declared.filter((p) => !p.secret).map((p) => p.name);
+    expect(Object.keys(resolved)).toEqual(expect.arrayContaining(nonSecret));
   });
 });

@@ -30,9 +30,12 @@ const savedEnv = { ...process.env };
 
 beforeAll(async () => {
   sandbox = await startSandbox({ readsPerMinute: null, tokenRequestsPerMinute: null });
-  const { OFFICERND_CLIENT_SECRET, ...params } = sandbox.env();
+  const { OFFICERND_CLIENT_SECRET, OFFICERND_ORG_SLUG, OFFICERND_CLIENT_ID, ...urls } =
+    sandbox.env();
   project = await copyProject({
-    envLocal: params,
+    envProject: { OFFICERND_ORG_SLUG, OFFICERND_CLIENT_ID },
+    // The sandbox instead of OfficeRnD: only while emulating.
+    envLocal: urls,
     secretLocal: {
       OFFICERND_CLIENT_SECRET,
       BACKUP_STATUS_TOKEN: STATUS_TOKEN,
@@ -120,7 +123,10 @@ describe("firebase emulators:start with this project", () => {
     const output = suite?.output() ?? "";
     expect(output).toContain("Using node@24 from host");
     for (const name of EMULATORS_USERS_NEED) expect(project.hosts[name]).toMatch(/^127\.0\.0\.1:/);
-    expect(output).toMatch(/Loaded environment variables from \.env, \.env\.local/);
+    // The committed defaults, the project's file and the emulator-only one; no prompt.
+    expect(output).toContain(
+      `Loaded environment variables from .env, .env.${project.projectId}, .env.local`,
+    );
   });
 
   it("fires the scheduled function through the trigger endpoint; the run is recorded", async () => {

@@ -18,8 +18,9 @@ import { REPO_ROOT } from "../../dev/emulator-suite";
  * A throw-away copy of this project for `firebase emulators:start`: the repository's own
  * firebase.json (emulator ports swapped for free ones), rules, Hosting files and the built
  * functions (lib/, package.json, the committed .env; node_modules linked), plus the files a user
- * writes for the emulator, functions/.env.local and functions/.secret.local. A copy, so the test
- * never touches a developer's own .env.local or .secret.local, and never the fixed ports.
+ * writes: functions/.env.<project> (per-project values), and for the emulator only
+ * functions/.env.local and functions/.secret.local. A copy, so the test never touches a
+ * developer's own files, and never the fixed ports.
  */
 
 export const EMULATORS_USERS_NEED = ["functions", "firestore", "hosting", "auth", "tasks"] as const;
@@ -46,6 +47,8 @@ export interface ProjectCopy {
 }
 
 export interface ProjectFiles {
+  /** functions/.env.<project id>: the project's own values (committed in a real project). */
+  envProject: Record<string, string>;
   /** functions/.env.local: params for the emulator only. */
   envLocal: Record<string, string>;
   /** functions/.secret.local: the secrets' values for the emulator. */
@@ -87,6 +90,7 @@ export async function copyProject(files: ProjectFiles): Promise<ProjectCopy> {
     cpSync(join(functions, file), join(dir, "functions", file), { recursive: true });
   }
   symlinkSync(join(functions, "node_modules"), join(dir, "functions", "node_modules"), "dir");
+  writeFileSync(join(dir, "functions", `.env.${projectId}`), dotenv(files.envProject));
   writeFileSync(join(dir, "functions", ".env.local"), dotenv(files.envLocal));
   writeFileSync(join(dir, "functions", ".secret.local"), dotenv(files.secretLocal));
 
