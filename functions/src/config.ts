@@ -10,6 +10,21 @@ import { z } from "zod";
  * value fails fast with one line naming the variable.
  */
 
+/**
+ * Every default, once: the params below, the zod loaders and functions/.env (held to these by
+ * test/deploy/params.test.ts) all take them from here.
+ */
+export const DEFAULTS = {
+  OFFICERND_API_URL: "https://app.officernd.com/api/v2",
+  OFFICERND_TOKEN_URL: "https://identity.officernd.com/oauth/token",
+  OFFICERND_READS_PER_MINUTE: 300,
+  BACKUP_TIME_ZONE: "UTC",
+  BACKUP_ORPHAN_POLICY: "mark",
+  BACKUP_SHRINK_GUARD: 0.2,
+  BACKUP_MISSING_ALERT_THRESHOLD: 10,
+  OFFICERND_WEBHOOK_TOLERANCE_SECONDS: 300,
+} as const;
+
 export const params = {
   OFFICERND_ORG_SLUG: defineString("OFFICERND_ORG_SLUG", {
     description: "OfficeRnD organization slug (the {orgSlug} in API URLs)",
@@ -18,31 +33,31 @@ export const params = {
     description: "OfficeRnD application client id",
   }),
   OFFICERND_CLIENT_SECRET: defineSecret("OFFICERND_CLIENT_SECRET"),
-  OFFICERND_API_URL: defineString("OFFICERND_API_URL", {
-    default: "https://app.officernd.com/api/v2",
-  }),
+  OFFICERND_API_URL: defineString("OFFICERND_API_URL", { default: DEFAULTS.OFFICERND_API_URL }),
   OFFICERND_TOKEN_URL: defineString("OFFICERND_TOKEN_URL", {
-    default: "https://identity.officernd.com/oauth/token",
+    default: DEFAULTS.OFFICERND_TOKEN_URL,
   }),
   OFFICERND_READS_PER_MINUTE: defineInt("OFFICERND_READS_PER_MINUTE", {
-    default: 300,
-    description: "Client-side read budget, kept below OfficeRnD's ~400 reads a minute",
+    default: DEFAULTS.OFFICERND_READS_PER_MINUTE,
+    description: "Our own read ceiling; OfficeRnD's rate-limit headers can only slow reads further",
   }),
   BACKUP_STATUS_TOKEN: defineSecret("BACKUP_STATUS_TOKEN"),
-  BACKUP_TIME_ZONE: defineString("BACKUP_TIME_ZONE", { default: "UTC" }),
+  BACKUP_TIME_ZONE: defineString("BACKUP_TIME_ZONE", { default: DEFAULTS.BACKUP_TIME_ZONE }),
   BACKUP_ORPHAN_POLICY: defineString("BACKUP_ORPHAN_POLICY", {
-    default: "mark",
+    default: DEFAULTS.BACKUP_ORPHAN_POLICY,
     description: "What to do with Firestore records gone from OfficeRnD: mark | delete",
   }),
   BACKUP_SHRINK_GUARD: defineString("BACKUP_SHRINK_GUARD", {
-    default: "0.2",
+    default: String(DEFAULTS.BACKUP_SHRINK_GUARD),
     description: "Largest share a resource may shrink by against Firestore before removals stop",
   }),
-  BACKUP_MISSING_ALERT_THRESHOLD: defineInt("BACKUP_MISSING_ALERT_THRESHOLD", { default: 10 }),
+  BACKUP_MISSING_ALERT_THRESHOLD: defineInt("BACKUP_MISSING_ALERT_THRESHOLD", {
+    default: DEFAULTS.BACKUP_MISSING_ALERT_THRESHOLD,
+  }),
   /** The signing secret OfficeRnD shows when the webhook is registered (docs/webhooks.md). */
   OFFICERND_WEBHOOK_SECRET: defineSecret("OFFICERND_WEBHOOK_SECRET"),
   OFFICERND_WEBHOOK_TOLERANCE_SECONDS: defineInt("OFFICERND_WEBHOOK_TOLERANCE_SECONDS", {
-    default: 300,
+    default: DEFAULTS.OFFICERND_WEBHOOK_TOLERANCE_SECONDS,
     description: "How far a webhook signature's timestamp may be from now, in seconds",
   }),
 } as const;
@@ -85,20 +100,20 @@ const officeRndShape = {
   ),
   OFFICERND_CLIENT_ID: nonEmpty("the OfficeRnD application client id"),
   OFFICERND_CLIENT_SECRET: nonEmpty("the OfficeRnD application client secret"),
-  OFFICERND_API_URL: httpUrl.default("https://app.officernd.com/api/v2"),
-  OFFICERND_TOKEN_URL: httpUrl.default("https://identity.officernd.com/oauth/token"),
-  OFFICERND_READS_PER_MINUTE: positiveInt.default(300),
+  OFFICERND_API_URL: httpUrl.default(DEFAULTS.OFFICERND_API_URL),
+  OFFICERND_TOKEN_URL: httpUrl.default(DEFAULTS.OFFICERND_TOKEN_URL),
+  OFFICERND_READS_PER_MINUTE: positiveInt.default(DEFAULTS.OFFICERND_READS_PER_MINUTE),
 };
 
 const backupShape = {
   BACKUP_ORPHAN_POLICY: z
     .enum(["mark", "delete"], { error: "must be mark or delete" })
-    .default("mark"),
+    .default(DEFAULTS.BACKUP_ORPHAN_POLICY),
   BACKUP_SHRINK_GUARD: z.coerce
     .number("must be a number between 0 and 1")
     .min(0, "must be between 0 and 1")
     .max(1, "must be between 0 and 1")
-    .default(0.2),
+    .default(DEFAULTS.BACKUP_SHRINK_GUARD),
 };
 
 const alertShape = {
@@ -106,7 +121,7 @@ const alertShape = {
     .number("must be a whole number")
     .int("must be a whole number")
     .min(0, "must be 0 or more")
-    .default(10),
+    .default(DEFAULTS.BACKUP_MISSING_ALERT_THRESHOLD),
 };
 
 const statusShape = {
@@ -121,35 +136,8 @@ const webhookShape = {
   OFFICERND_WEBHOOK_SECRET: nonEmpty("the webhook signing secret OfficeRnD shows for the webhook"),
   OFFICERND_WEBHOOK_TOLERANCE_SECONDS: positiveInt
     .max(86_400, "must be at most 86400 (one day)")
-    .default(300),
+    .default(DEFAULTS.OFFICERND_WEBHOOK_TOLERANCE_SECONDS),
 };
-
-export interface OfficeRndConfig {
-  orgSlug: string;
-  clientId: string;
-  clientSecret: string;
-  apiUrl: string;
-  tokenUrl: string;
-  readsPerMinute: number;
-}
-
-export interface BackupConfig {
-  orphanPolicy: "mark" | "delete";
-  /** 0.2 = a resource may not shrink by more than 20% against Firestore. */
-  shrinkGuard: number;
-}
-
-export interface StatusConfig {
-  statusToken: string;
-  missingAlertThreshold: number;
-}
-
-export interface WebhookConfig {
-  /** HMAC-SHA256 key of the `officernd-signature` header. */
-  secret: string;
-  /** Largest accepted distance between the signature's timestamp and now. */
-  toleranceSeconds: number;
-}
 
 /** Empty strings count as unset, as in a shell `export X=`. */
 function pick(source: ConfigSource, keys: readonly string[]): Record<string, string | undefined> {
@@ -161,8 +149,16 @@ function pick(source: ConfigSource, keys: readonly string[]): Record<string, str
   return out;
 }
 
-function parse<S extends z.ZodRawShape>(shape: S, source: ConfigSource): z.infer<z.ZodObject<S>> {
-  const result = z.object(shape).safeParse(pick(source, Object.keys(shape)));
+/**
+ * One group of variables: their zod shape and the object the product uses, whose type is
+ * derived from it (one declaration of each field).
+ */
+function section<S extends z.ZodRawShape, T>(shape: S, map: (c: z.output<z.ZodObject<S>>) => T) {
+  return { keys: Object.keys(shape), schema: z.object(shape).transform(map) };
+}
+
+function load<T>(group: { keys: string[]; schema: z.ZodType<T> }, source: ConfigSource): T {
+  const result = group.schema.safeParse(pick(source, group.keys));
   if (!result.success) {
     const issue = result.error.issues[0];
     const variable = String(issue?.path[0] ?? "configuration");
@@ -171,41 +167,58 @@ function parse<S extends z.ZodRawShape>(shape: S, source: ConfigSource): z.infer
   return result.data;
 }
 
+const officeRnd = section(officeRndShape, (c) => ({
+  orgSlug: c.OFFICERND_ORG_SLUG,
+  clientId: c.OFFICERND_CLIENT_ID,
+  clientSecret: c.OFFICERND_CLIENT_SECRET,
+  apiUrl: c.OFFICERND_API_URL,
+  tokenUrl: c.OFFICERND_TOKEN_URL,
+  /** Our own ceiling on reads a minute. */
+  readsPerMinute: c.OFFICERND_READS_PER_MINUTE,
+}));
+export type OfficeRndConfig = z.output<typeof officeRnd.schema>;
+
+const backup = section(backupShape, (c) => ({
+  orphanPolicy: c.BACKUP_ORPHAN_POLICY,
+  /** 0.2 = a resource may not shrink by more than 20% against Firestore. */
+  shrinkGuard: c.BACKUP_SHRINK_GUARD,
+}));
+export type BackupConfig = z.output<typeof backup.schema>;
+
+const alerts = section(alertShape, (c) => c.BACKUP_MISSING_ALERT_THRESHOLD);
+
+const status = section(statusShape, (c) => ({
+  statusToken: c.BACKUP_STATUS_TOKEN,
+  missingAlertThreshold: c.BACKUP_MISSING_ALERT_THRESHOLD,
+}));
+export type StatusConfig = z.output<typeof status.schema>;
+
+const webhook = section(webhookShape, (c) => ({
+  /** HMAC-SHA256 key of the `officernd-signature` header. */
+  secret: c.OFFICERND_WEBHOOK_SECRET,
+  /** Largest accepted distance between the signature's timestamp and now. */
+  toleranceSeconds: c.OFFICERND_WEBHOOK_TOLERANCE_SECONDS,
+}));
+export type WebhookConfig = z.output<typeof webhook.schema>;
+
 export function loadOfficeRndConfig(source: ConfigSource = process.env): OfficeRndConfig {
-  const c = parse(officeRndShape, source);
-  return {
-    orgSlug: c.OFFICERND_ORG_SLUG,
-    clientId: c.OFFICERND_CLIENT_ID,
-    clientSecret: c.OFFICERND_CLIENT_SECRET,
-    apiUrl: c.OFFICERND_API_URL,
-    tokenUrl: c.OFFICERND_TOKEN_URL,
-    readsPerMinute: c.OFFICERND_READS_PER_MINUTE,
-  };
+  return load(officeRnd, source);
 }
 
 export function loadBackupConfig(source: ConfigSource = process.env): BackupConfig {
-  const c = parse(backupShape, source);
-  return { orphanPolicy: c.BACKUP_ORPHAN_POLICY, shrinkGuard: c.BACKUP_SHRINK_GUARD };
+  return load(backup, source);
 }
 
 /** What the status computation needs (the CLI's `status` needs no endpoint token). */
 export function loadAlertThreshold(source: ConfigSource = process.env): number {
-  return parse(alertShape, source).BACKUP_MISSING_ALERT_THRESHOLD;
+  return load(alerts, source);
 }
 
 export function loadStatusConfig(source: ConfigSource = process.env): StatusConfig {
-  const c = parse(statusShape, source);
-  return {
-    statusToken: c.BACKUP_STATUS_TOKEN,
-    missingAlertThreshold: c.BACKUP_MISSING_ALERT_THRESHOLD,
-  };
+  return load(status, source);
 }
 
 /** The webhook route's settings; the app answers 503 on that route when this throws. */
 export function loadWebhookConfig(source: ConfigSource = process.env): WebhookConfig {
-  const c = parse(webhookShape, source);
-  return {
-    secret: c.OFFICERND_WEBHOOK_SECRET,
-    toleranceSeconds: c.OFFICERND_WEBHOOK_TOLERANCE_SECONDS,
-  };
+  return load(webhook, source);
 }
