@@ -1,7 +1,7 @@
 import { Timestamp } from "firebase-admin/firestore";
 import { z } from "zod";
 import { readBudgetSchema } from "../officernd/rate-limit";
-import { RESOURCE_NAMES, type ResourceName } from "../officernd/resources";
+import { perResourceSchema } from "../officernd/resources";
 
 /**
  * The backup's own Firestore documents: /officeRndMetadata/backup-metadata, its history under
@@ -102,12 +102,7 @@ export const backupMetadataSchema = z.object({
   errorCode: z.string().nullable(),
   /** True when Firestore equalled OfficeRnD for every resource when the run ended. */
   inSync: z.boolean(),
-  resources: z.object(
-    Object.fromEntries(RESOURCE_NAMES.map((n) => [n, resourceStatsSchema])) as Record<
-      ResourceName,
-      typeof resourceStatsSchema
-    >,
-  ),
+  resources: perResourceSchema(resourceStatsSchema),
   /** Last run that completed (kept across failed runs, for the 48-hour alert). */
   lastCompletedAt: timestamp.nullable(),
   /** Record documents written (created, replaced, marked removed or deleted) by this run. */

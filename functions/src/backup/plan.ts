@@ -1,11 +1,10 @@
 import type { BackupConfig } from "../config";
-import type { ResourceName } from "../officernd/resources";
+import { perResource, type ResourceName } from "../officernd/resources";
 import { emptyResourceStats, type ResourceStats } from "./documents";
 import { apiProblem, firestoreProblem, type BackupError } from "./problems";
 import type { ResourceRead } from "./read-phase";
 import { shrinkage, shrinkGuardTripped, type ResourceDiff } from "./reconcile";
 import type { RecordWrite } from "../mirror/bulk-writes";
-import { perResource } from "./run-result";
 
 /**
  * Phase 2 of a run, plan: from what the reads found, the writes to make and why any are held

@@ -1,4 +1,4 @@
-import { RESOURCE_NAMES, type ResourceName } from "../officernd/resources";
+import { perResource, RESOURCE_NAMES, type ResourceName } from "../officernd/resources";
 import {
   emptyApiStats,
   emptyResourceStats,
@@ -53,10 +53,6 @@ export interface RunOutcome {
   api?: ApiStats;
   /** Another run holds the lock (its problem is the `busy` one). */
   heldBy?: BackupRunResult["heldBy"];
-}
-
-export function perResource<T>(make: (name: ResourceName) => T): Record<ResourceName, T> {
-  return Object.fromEntries(RESOURCE_NAMES.map((n) => [n, make(n)])) as Record<ResourceName, T>;
 }
 
 export function buildRunResult(run: RunIdentity, outcome: RunOutcome): BackupRunResult {

@@ -1,4 +1,4 @@
-import type { z } from "zod";
+import { z } from "zod";
 import { companySchema, memberSchema, opportunitySchema } from "./schemas";
 
 /**
@@ -106,4 +106,18 @@ export function recordVersion(
   if (typeof value !== "string") return null;
   const ms = Date.parse(value);
   return Number.isNaN(ms) ? null : ms;
+}
+
+/** One value per registered resource, in registry order. */
+export function perResource<T>(make: (name: ResourceName) => T): Record<ResourceName, T> {
+  return Object.fromEntries(RESOURCE_NAMES.map((n) => [n, make(n)])) as Record<ResourceName, T>;
+}
+
+/** A zod object with one `schema` per registered resource (strict: unknown keys refused). */
+export function perResourceSchema<T extends z.ZodType>(
+  schema: T,
+  options: { strict?: boolean } = {},
+) {
+  const shape = perResource(() => schema);
+  return options.strict ? z.strictObject(shape) : z.object(shape);
 }

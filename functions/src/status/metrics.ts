@@ -1,6 +1,6 @@
 import type { Timestamp } from "firebase-admin/firestore";
 import type { BackupLock, BackupMetadata, ResourceStats } from "../backup/documents";
-import { RESOURCE_NAMES, type ResourceName } from "../officernd/resources";
+import { perResource, RESOURCE_NAMES, type ResourceName } from "../officernd/resources";
 import { runSyncHealth, type SyncHealth } from "../backup/sync-health";
 import type { Alert, BackupStatusResponse } from "./schema";
 
@@ -14,10 +14,6 @@ type PerResource<T> = Record<ResourceName, T>;
 
 const iso = (t: Timestamp): string => t.toDate().toISOString();
 const round2 = (n: number): number => Math.round(n * 100) / 100;
-
-function perResource<T>(make: (name: ResourceName) => T): PerResource<T> {
-  return Object.fromEntries(RESOURCE_NAMES.map((n) => [n, make(n)])) as PerResource<T>;
-}
 
 function discrepancies(stats: ResourceStats): number {
   return stats.missing + stats.changed + stats.orphaned;

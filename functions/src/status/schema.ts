@@ -1,8 +1,8 @@
 import { z } from "zod";
-import { BACKUP_TRIGGERS } from "../backup/documents";
+import { apiStatsSchema, BACKUP_TRIGGERS, resourceStatsSchema } from "../backup/documents";
 import { SYNC_HEALTH } from "../backup/sync-health";
 import { readBudgetSchema } from "../officernd/rate-limit";
-import { RESOURCE_NAMES, type ResourceName } from "../officernd/resources";
+import { perResourceSchema } from "../officernd/resources";
 
 /**
  * The response of `GET /v1/office-rnd/backup-status` and of the CLI's `status` command.
@@ -17,9 +17,7 @@ const count = z.number().int().min(0);
 const percent = z.number().min(0).max(100);
 
 function perResource<T extends z.ZodType>(schema: T) {
-  return z.strictObject(
-    Object.fromEntries(RESOURCE_NAMES.map((name) => [name, schema])) as Record<ResourceName, T>,
-  );
+  return perResourceSchema(schema, { strict: true });
 }
 
 export const BACKUP_STATE = ["completed", "failed", "never_run"] as const;
@@ -170,33 +168,11 @@ export const backupRunSummarySchema = z.strictObject({
   /** Record documents written by the run. */
   written: count,
   error: z.strictObject({ code: z.string().nullable(), message: z.string() }).nullable(),
-  resources: perResource(
-    z.strictObject({
-      firestore: count,
-      api: count.nullable(),
-      missing: count,
-      changed: count,
-      orphaned: count,
-      written: count,
-      rejected: count,
-      removed: count,
-      unstorable: count,
-      conflicts: count,
-      guarded: z.boolean(),
-      error: z.string().nullable(),
-    }),
-  ),
+  /** Per resource: the run's stats as stored (backup/documents.ts). */
+  resources: perResource(resourceStatsSchema.strict()),
+
   /** OfficeRnD requests the run made; null when the run did not record them. */
-  apiRequests: z
-    .strictObject({
-      requests: count,
-      tokenRequests: count,
-      retries: count,
-      throttled: count,
-      waitMs: count,
-      budget: readBudgetSchema.nullable(),
-    })
-    .nullable(),
+  apiRequests: apiStatsSchema.strict().nullable(),
 });
 export type BackupRunSummary = z.infer<typeof backupRunSummarySchema>;
 

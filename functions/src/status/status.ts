@@ -1,6 +1,6 @@
 import type { Firestore } from "firebase-admin/firestore";
 import type { BackupMetadata } from "../backup/documents";
-import { RESOURCE_NAMES, type ResourceName } from "../officernd/resources";
+import { perResource } from "../officernd/resources";
 import {
   computeAlerts,
   computeMetrics,
@@ -65,19 +65,14 @@ export async function getBackupStatus(
   const syncHealth = computeSyncHealth(metadata);
   const completed = lastCompletedAt(metadata);
 
-  const currentStats = Object.fromEntries(
-    RESOURCE_NAMES.map((name): [ResourceName, ResourceCounts] => {
-      const api = metadata?.resources[name].api ?? null;
-      return [
-        name,
-        {
-          firestore: firestoreCounts[name],
-          api,
-          missing: api === null ? null : (metadata?.resources[name].missing ?? null),
-        },
-      ];
-    }),
-  ) as BackupStatusResponse["currentStats"];
+  const currentStats = perResource((name): ResourceCounts => {
+    const api = metadata?.resources[name].api ?? null;
+    return {
+      firestore: firestoreCounts[name],
+      api,
+      missing: api === null ? null : (metadata?.resources[name].missing ?? null),
+    };
+  });
 
   const apiAsOf = metadata?.finishedAt.toDate() ?? null;
   return {
@@ -133,38 +128,8 @@ export function toRunSummary(run: BackupMetadata): BackupRunSummary {
     inSync: run.inSync,
     written: run.written,
     error: metadataError(run),
-    resources: Object.fromEntries(
-      RESOURCE_NAMES.map((n) => {
-        const r = run.resources[n];
-        return [
-          n,
-          {
-            firestore: r.firestore,
-            api: r.api,
-            missing: r.missing,
-            changed: r.changed,
-            orphaned: r.orphaned,
-            written: r.written,
-            rejected: r.rejected,
-            removed: r.removed,
-            unstorable: r.unstorable,
-            conflicts: r.conflicts,
-            guarded: r.guarded,
-            error: r.error,
-          },
-        ];
-      }),
-    ) as BackupRunSummary["resources"],
-    apiRequests: run.api
-      ? {
-          requests: run.api.requests,
-          tokenRequests: run.api.tokenRequests,
-          retries: run.api.retries,
-          throttled: run.api.throttled,
-          waitMs: run.api.waitMs,
-          budget: run.api.budget,
-        }
-      : null,
+    resources: perResource((n) => ({ ...run.resources[n] })),
+    apiRequests: run.api,
   };
 }
 

@@ -1,5 +1,5 @@
 import type { Firestore } from "firebase-admin/firestore";
-import { RESOURCE_NAMES, RESOURCES } from "../officernd/resources";
+import { perResource, RESOURCES } from "../officernd/resources";
 import { countEventsSince, readWebhookStats } from "../webhooks/stats";
 import type { BackupStatusResponse } from "./schema";
 
@@ -24,8 +24,6 @@ export async function readWebhookHealth(
     rejected: stats?.rejected ?? 0,
     lastRejectedAt: stats?.lastRejectedAt?.toDate().toISOString() ?? null,
     byType,
-    coverage: Object.fromEntries(
-      RESOURCE_NAMES.map((name) => [name, RESOURCES[name].webhookEvents]),
-    ) as BackupStatusResponse["webhooks"]["coverage"],
+    coverage: perResource((name) => RESOURCES[name].webhookEvents),
   };
 }

@@ -13,7 +13,8 @@ describe("firestore counts: live and shared for a short window", () => {
   afterEach(() => fs.close());
 
   it("reuses counts within the window, says when they were taken, recounts after it", async () => {
-    const counts = cachedCounts(300);
+    // A window long enough that a loaded machine still reads twice within it.
+    const counts = cachedCounts(2_000);
     await seedRecords(fs.db, "members", { active: 3 });
     const first = await getBackupStatus(fs.db, {
       missingAlertThreshold: 10,
@@ -34,7 +35,7 @@ describe("firestore counts: live and shared for a short window", () => {
     expect(cached.freshness.firestoreCountsAgeSeconds).toBe(5);
     expect(cached.lastChecked).toBe(later.toISOString());
 
-    await sleep(350);
+    await sleep(2_100);
     const fresh = await getBackupStatus(fs.db, {
       missingAlertThreshold: 10,
       counts,
