@@ -28,7 +28,7 @@ const PRODUCT = [
   "webhooks",
   "status",
   "http",
-  "ops",
+  "commands",
   "cli",
   "triggers",
   "functions",

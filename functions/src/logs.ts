@@ -135,7 +135,7 @@ export const logs = {
   },
   /**
    * The one summary entry per run; the log-based metrics in monitoring/ read its fields
-   * (status, missingRecords, syncHealth.<resource>), and test/ops/monitoring.test.ts holds them
+   * (status, missingRecords, syncHealth.<resource>), and test/monitoring/monitoring.test.ts holds them
    * to it. `syncHealth` comes from the caller (the engine's rule, backup/sync-health.ts).
    */
   backupSummary(

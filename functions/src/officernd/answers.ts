@@ -3,15 +3,39 @@ import type { RetryAction } from "./retry";
 import type { OfficeRndErrorCode } from "./types";
 
 /**
- * What a non-200 answer of OfficeRnD's API means: the error code, what the client does next and
- * a hint for the operator. One classifier for the client and `check`. OfficeRnD's error body is
- * `{statusCode, message, error, timestamp, path}`, `message` possibly an array (live, Feb 2026;
- * docs/officernd-api.md).
+ * What a non-200 answer of OfficeRnD means: the error code, what the client does next, a
+ * diagnosis in the operator's words, and a message that says what to do. The one classifier of
+ * OfficeRnD's answers, for the API client, the token request and `check`. OfficeRnD's API error
+ * body is `{statusCode, message, error, timestamp, path}`, `message` possibly an array; its token
+ * endpoint answers OAuth errors `{error, error_description}` (docs/officernd-api.md).
  */
 
-export interface AnswerContext {
-  /** Resource of the request (for scope hints). */
-  scope: string | null;
+/** The cause, as `check` names it (its verdicts are these plus ok, skipped, unreachable, …). */
+export const DIAGNOSES = [
+  "bad_credentials",
+  "missing_scope",
+  "wrong_org_slug",
+  "forbidden",
+  "throttled",
+  "server_error",
+  "wrong_url",
+  "bad_request",
+] as const;
+export type Diagnosis = (typeof DIAGNOSES)[number];
+
+export interface AnswerVerdict {
+  code: OfficeRndErrorCode;
+  action: RetryAction;
+  diagnosis: Diagnosis;
+  /** `status (OfficeRnD's explanation)` plus what to do about it. */
+  message: string;
+}
+
+export interface ApiAnswerContext {
+  /** The scope that reads the requested resource. */
+  scope: string;
+  /** Whether the token carries that scope; null when unknown. */
+  scopeGranted?: boolean | null;
   orgSlug: string;
   /** The request carried a `$cursorNext`. */
   withCursor: boolean;
@@ -19,76 +43,159 @@ export interface AnswerContext {
   dayQuotaSpent: boolean;
 }
 
-export interface AnswerVerdict {
-  code: OfficeRndErrorCode;
-  action: RetryAction;
-  /** `status (OfficeRnD's explanation)` plus what to do about it. */
-  message: string;
-}
-
 /** Live: a wrong or foreign org slug answers 500 "Organization not found", not 404. */
 const ORG_NOT_FOUND = /organi[sz]ation not found/i;
 /** Live: a tampered cursor answers 500 with a JSON parse error. */
 const JSON_PARSE_ERROR = /json|unexpected token|unexpected end/i;
 
+function verdict(
+  code: OfficeRndErrorCode,
+  action: RetryAction,
+  diagnosis: Diagnosis,
+  message: string,
+): AnswerVerdict {
+  return { code, action, diagnosis, message };
+}
+
+/** Answers both endpoints give the same meaning: redirects, 429s, 5xx. */
+function common(status: number, detail: string, urlVariable: string): AnswerVerdict | null {
+  if (status >= 300 && status < 400) {
+    return verdict(
+      "invalid_response",
+      "fail",
+      "wrong_url",
+      `${status}: a redirect, not followed (the credentials would go along); check ${urlVariable}`,
+    );
+  }
+  if (status === 429) return verdict("throttled", "retry-after", "throttled", `429 (${detail})`);
+  if (status >= 500) return verdict("server", "backoff", "server_error", `${status} (${detail})`);
+  return null;
+}
+
+/** A non-200 answer of the API (`…/organizations/{slug}/…`). */
 export function classifyAnswer(
   status: number,
   body: string,
   contentType: string,
-  context: AnswerContext,
+  context: ApiAnswerContext,
 ): AnswerVerdict {
   const detail = `${status} (${errorDetail(body, contentType)})`;
-  if (status === 429) {
-    if (context.dayQuotaSpent) {
-      return {
-        code: "quota_exhausted",
-        action: "fail",
-        message: `${detail}: the daily read quota is spent`,
-      };
-    }
-    return { code: "throttled", action: "retry-after", message: detail };
+  if (status === 429 && context.dayQuotaSpent) {
+    return verdict(
+      "quota_exhausted",
+      "fail",
+      "throttled",
+      `${detail}: the daily read quota is spent`,
+    );
   }
-  if (status >= 500) {
-    if (ORG_NOT_FOUND.test(body)) {
-      return {
-        code: "org_not_found",
-        action: "fail",
-        message:
-          `${detail}: OfficeRnD has no organization "${context.orgSlug}" for these credentials; ` +
-          "check OFFICERND_ORG_SLUG (the slug in your OfficeRnD address) — a configuration error, not retried",
-      };
-    }
-    if (context.withCursor && status === 500 && JSON_PARSE_ERROR.test(body)) {
-      return {
-        code: "server",
-        action: "fail",
-        message:
-          `${detail}: OfficeRnD could not read the cursor (cursorNext) it sent for this page, ` +
-          "so the listing cannot go on; the next run starts it over",
-      };
-    }
-    return { code: "server", action: "backoff", message: detail };
+  if (status >= 500 && ORG_NOT_FOUND.test(body)) {
+    return verdict(
+      "org_not_found",
+      "fail",
+      "wrong_org_slug",
+      `${detail}: OfficeRnD has no organization "${context.orgSlug}" for these credentials; ` +
+        "check OFFICERND_ORG_SLUG (the slug in your OfficeRnD address) — a configuration error, not retried",
+    );
   }
-  if (status === 401) return { code: "auth", action: "renew-token", message: detail };
+  if (status === 500 && context.withCursor && JSON_PARSE_ERROR.test(body)) {
+    return verdict(
+      "server",
+      "fail",
+      "server_error",
+      `${detail}: OfficeRnD could not read the cursor (cursorNext) it sent for this page, ` +
+        "so the listing cannot go on; the next run starts it over",
+    );
+  }
+  const shared = common(status, errorDetail(body, contentType), "OFFICERND_API_URL");
+  if (shared) return shared;
+  if (status === 401) {
+    return verdict(
+      "auth",
+      "renew-token",
+      "bad_credentials",
+      `${detail}: the API refused a token its identity server issued; ` +
+        "OFFICERND_TOKEN_URL and OFFICERND_API_URL may point at different OfficeRnD environments",
+    );
+  }
   if (status === 403) {
-    const scope =
-      context.scope === null ? "" : `; the OfficeRnD application needs the ${context.scope} scope`;
-    return { code: "forbidden", action: "fail", message: `${detail}${scope}` };
+    return context.scopeGranted === true
+      ? verdict(
+          "forbidden",
+          "fail",
+          "forbidden",
+          `${detail} although the token carries ${context.scope}: is the application installed in organization ${context.orgSlug}?`,
+        )
+      : verdict(
+          "forbidden",
+          "fail",
+          "missing_scope",
+          `${detail}; the OfficeRnD application needs the ${context.scope} scope`,
+        );
   }
   if (status === 404) {
-    return {
-      code: "not_found",
-      action: "fail",
-      message: `${detail}; check OFFICERND_ORG_SLUG (${context.orgSlug}) and OFFICERND_API_URL`,
-    };
+    return verdict(
+      "not_found",
+      "fail",
+      "wrong_org_slug",
+      `${detail}; check OFFICERND_ORG_SLUG (${context.orgSlug}) and OFFICERND_API_URL`,
+    );
   }
-  if (status >= 400) return { code: "bad_request", action: "fail", message: detail };
-  if (status >= 300) {
-    return {
-      code: "invalid_response",
-      action: "fail",
-      message: `${status} redirect, not followed (the bearer token would go along)`,
-    };
+  return verdict("bad_request", "fail", "bad_request", detail);
+}
+
+function oauthErrorCode(body: string): string | null {
+  try {
+    const parsed: unknown = JSON.parse(body);
+    if (parsed !== null && typeof parsed === "object" && "error" in parsed) {
+      return typeof parsed.error === "string" ? parsed.error : null;
+    }
+  } catch {
+    // not JSON
   }
-  return { code: "invalid_response", action: "fail", message: detail };
+  return null;
+}
+
+const BAD_CREDENTIALS = new Set([
+  "invalid_client",
+  "unauthorized_client",
+  "invalid_grant",
+  "access_denied",
+]);
+
+/** A non-200 answer of the token endpoint. `scopes`: what was asked for. */
+export function classifyTokenAnswer(
+  status: number,
+  body: string,
+  contentType: string,
+  scopes: string,
+): AnswerVerdict {
+  const detail = `${status} (${errorDetail(body, contentType)})`;
+  const shared = common(status, errorDetail(body, contentType), "OFFICERND_TOKEN_URL");
+  if (shared) return shared;
+  const oauth = oauthErrorCode(body);
+  if (oauth === "invalid_scope") {
+    return verdict(
+      "auth",
+      "fail",
+      "missing_scope",
+      `${detail}; the OfficeRnD application must be granted ${scopes}`,
+    );
+  }
+  if (status === 401 || status === 403 || (oauth !== null && BAD_CREDENTIALS.has(oauth))) {
+    return verdict(
+      "auth",
+      "fail",
+      "bad_credentials",
+      `${detail}; check OFFICERND_CLIENT_ID and OFFICERND_CLIENT_SECRET`,
+    );
+  }
+  if (status === 404) {
+    return verdict(
+      "not_found",
+      "fail",
+      "wrong_url",
+      `${detail}: no token endpoint there; check OFFICERND_TOKEN_URL`,
+    );
+  }
+  return verdict("bad_request", "fail", "bad_request", `${detail}; check OFFICERND_TOKEN_URL`);
 }

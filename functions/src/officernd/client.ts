@@ -2,7 +2,7 @@ import { Agent as HttpAgent } from "node:http";
 import { Agent as HttpsAgent } from "node:https";
 import type { OfficeRndConfig } from "../config";
 import { logs } from "../logs";
-import { createTokenProvider } from "./auth";
+import { createTokenProvider } from "./token";
 import { Redactor } from "../shared/redactor";
 import { createHttp, exchange, excerpt, TransportFailure } from "./http";
 import { createReadLimiter, quotaExhaustedError } from "./limiter";

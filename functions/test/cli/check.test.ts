@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { startSandbox, SANDBOX_SCOPES, type Sandbox } from "../../dev/sandbox";
 import { readBudgetSchema } from "../../src/officernd/rate-limit";
-import { CHECK_VERDICTS } from "../../src/ops/check";
+import { CHECK_VERDICTS } from "../../src/commands/check-command";
 import { baseEnv, parseJsonOutput, runCli, type ProcessResult } from "./run-cli";
 // A loopback port nothing listens on (it was free a moment ago).
 import { freePort } from "../../dev/emulator";

@@ -28,7 +28,7 @@ describe("layering lint", () => {
     ["src/backup/run.ts", "../http/app"],
     ["src/status/status.ts", "../http/app"],
     ["src/http/errors.ts", "../runtime"],
-    ["src/http/routes/webhook.ts", "../../ops/check"],
+    ["src/http/routes/webhook.ts", "../../commands/check-command"],
   ])(
     "%s may not import %s",
     async (file, from) => {

@@ -2,7 +2,8 @@ import type { AxiosInstance } from "axios";
 import type { Redactor } from "../shared/redactor";
 import type { OfficeRndConfig } from "../config";
 import { logs } from "../logs";
-import { errorDetail, exchange, excerpt, type HttpRequest, TransportFailure } from "./http";
+import { classifyTokenAnswer } from "./answers";
+import { exchange, excerpt, type HttpRequest, TransportFailure } from "./http";
 import {
   abortError,
   parseRetryAfter,
@@ -163,42 +164,12 @@ export function createTokenProvider(
       return { ok: true, value };
     }
 
-    const detail = errorDetail(body, contentType);
-    if (status === 429) {
-      return {
-        ok: false,
-        action: "retry-after",
-        retryAfterMs: parseRetryAfter(answer.retryAfter),
-        error: fail("throttled", `429 (${detail})`, status),
-      };
-    }
-    if (status >= 500) {
-      return {
-        ok: false,
-        action: "backoff",
-        error: fail("server", `${status} (${detail})`, status),
-      };
-    }
-    if (status === 400 || status === 401 || status === 403) {
-      const hint = /invalid_scope/.test(detail)
-        ? `; the OfficeRnD application must be granted ${options.scopes}`
-        : /invalid_client|unauthorized_client/.test(detail) || status === 401
-          ? "; check OFFICERND_CLIENT_ID and OFFICERND_CLIENT_SECRET"
-          : "";
-      return {
-        ok: false,
-        action: "fail",
-        error: fail("auth", `${status} (${detail})${hint}`, status),
-      };
-    }
+    const judged = classifyTokenAnswer(status, body, contentType, options.scopes);
     return {
       ok: false,
-      action: "fail",
-      error: fail(
-        status === 404 ? "not_found" : "bad_request",
-        `${status} (${detail}); check OFFICERND_TOKEN_URL`,
-        status,
-      ),
+      action: judged.action,
+      retryAfterMs: judged.action === "retry-after" ? parseRetryAfter(answer.retryAfter) : null,
+      error: fail(judged.code, judged.message, status),
     };
   }
 

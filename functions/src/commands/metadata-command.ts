@@ -12,7 +12,7 @@ import {
   table,
   toJsonValue,
   type JsonValue,
-} from "./common";
+} from "./format";
 
 /**
  * `officernd-backup metadata`: /officeRndMetadata/backup-metadata as stored (what the design

@@ -122,7 +122,7 @@ async function runScenario(
       GCLOUD_PROJECT: fs.projectId,
       ...overrides,
     });
-    const result = await runTs("test/ops/run-scheduled-backup.ts", [], env);
+    const result = await runTs("test/monitoring/run-scheduled-backup.ts", [], env);
     if (result.code !== 0) throw new Error(`the function run failed:\n${result.stderr}`);
     const entries = (["stdout", "stderr"] as const).flatMap((stream) =>
       result[stream]

@@ -4,9 +4,9 @@ import { acquireBackupLock } from "../../src/backup/lock";
 import { metadataRef, runsRef } from "../../src/backup/metadata";
 import { runBackup, type BackupRunResult } from "../../src/backup/run";
 import { setLogSink } from "../../src/logs";
-import { formatErrors, readRecentErrors } from "../../src/ops/errors";
-import { formatHistory, readHistory } from "../../src/ops/history";
-import { formatMetadata, readMetadata } from "../../src/ops/metadata";
+import { formatErrors, readRecentErrors } from "../../src/commands/errors-command";
+import { formatHistory, readHistory } from "../../src/commands/history-command";
+import { formatMetadata, readMetadata } from "../../src/commands/metadata-command";
 import { backupRunSummarySchema } from "../../src/status";
 import { seedFirestore, startStack, type Stack } from "../backup/helpers";
 

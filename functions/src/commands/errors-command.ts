@@ -1,7 +1,7 @@
 import type { Firestore } from "firebase-admin/firestore";
 import { ERRORS_COLLECTION, errorDocSchema } from "../backup/documents";
 import { safeErrorMessage } from "../backup/metadata";
-import { toJsonValue, type JsonValue } from "./common";
+import { toJsonValue, type JsonValue } from "./format";
 
 /**
  * `officernd-backup errors [--limit N]`: the newest N documents of /errors, newest first (what

@@ -2,7 +2,7 @@ import type { Firestore } from "firebase-admin/firestore";
 import { readBackupRuns } from "../backup/metadata";
 import { RESOURCE_NAMES } from "../officernd/resources";
 import { toRunSummary, type BackupRunSummary } from "../status";
-import { formatDuration, table } from "./common";
+import { formatDuration, table } from "./format";
 
 /**
  * `officernd-backup history [--limit N]`: the newest N runs from the run history

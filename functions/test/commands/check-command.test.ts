@@ -1,6 +1,6 @@
 import { startSandbox, SANDBOX_SCOPES, type Sandbox } from "../../dev/sandbox";
 import { loadOfficeRndConfig, type OfficeRndConfig } from "../../src/config";
-import { checkOfficeRnd, formatCheck, type CheckReport } from "../../src/ops/check";
+import { checkOfficeRnd, formatCheck, type CheckReport } from "../../src/commands/check-command";
 import { RESOURCE_NAMES } from "../../src/officernd/resources";
 // A loopback port nothing listens on (it was free a moment ago).
 import { freePort } from "../../dev/emulator";

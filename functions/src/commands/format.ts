@@ -3,7 +3,7 @@ import { DocumentReference, GeoPoint, Timestamp } from "firebase-admin/firestore
 import { z } from "zod";
 
 /**
- * Small helpers shared by the operator commands (src/ops/*): stored Firestore values as plain
+ * Small helpers shared by the operator commands (src/commands/*): stored Firestore values as plain
  * JSON, `--limit` parsing, and the plain-text table the human formatters print.
  */
 

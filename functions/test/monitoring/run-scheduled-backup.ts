@@ -4,7 +4,7 @@
  * on stdout, errors on stderr, exactly what Cloud Run's logging agent reads). Configuration from
  * the environment (OFFICERND_*, GCLOUD_PROJECT, FIRESTORE_EMULATOR_HOST), as in production.
  *
- *   tsx test/ops/run-scheduled-backup.ts
+ *   tsx test/monitoring/run-scheduled-backup.ts
  *
  * Used by monitoring.test.ts to capture real `backup_summary` entries.
  */
