@@ -19,27 +19,6 @@ import type { BackupRunResult } from "./backup/run";
  * Logs go to stderr (human lines on a terminal, JSON lines otherwise); results go to stdout.
  */
 
-const USAGE = `Usage: officernd-backup <command> [options]
-
-Commands:
-  run [--json]                   run one backup now (exit 0 completed, 1 failed or busy)
-  status [--json]                print what GET /v1/office-rnd/backup-status serves
-  serve [--port N] [--host H]    serve the HTTP API (default 127.0.0.1:8787)
-  metadata [--json]              print /officeRndMetadata/backup-metadata and the run lock
-                                 (exit 1 when there is none or it does not match its schema)
-  errors [--limit N] [--json]    the newest N documents of /errors, newest first (default 10)
-  history [--limit N] [--json]   the newest N backup runs: status, counts, duration, written
-  check [--json]                 test OfficeRnD connectivity: token, scopes, one page of each
-                                 resource, latency; a verdict per step (exit 0 only if all pass)
-
-Human-readable text by default; --json prints one JSON object on stdout. Logs go to stderr.
-Exit codes: 0 success, 1 failure (see above), 2 usage or configuration error.
-
-Configuration comes from environment variables (see README): OFFICERND_ORG_SLUG,
-OFFICERND_CLIENT_ID, OFFICERND_CLIENT_SECRET, OFFICERND_API_URL, OFFICERND_TOKEN_URL,
-BACKUP_STATUS_TOKEN, GCLOUD_PROJECT, FIRESTORE_EMULATOR_HOST, …
-(metadata, errors and history read Firestore only; check reads OfficeRnD only.)`;
-
 export class UsageError extends Error {}
 
 function humanLine(entry: LogEntry): string {
@@ -77,46 +56,150 @@ function out(text: string) {
   process.stdout.write(`${text}\n`);
 }
 
-async function commandRun(json: boolean): Promise<number> {
-  const result = await runBackupNow({ db: defaultFirestore() }, "cli");
-  if (json) out(JSON.stringify(result));
-  else out(formatRun(result));
-  return result.status === "completed" ? 0 : 1;
+interface Options {
+  json: boolean;
+  port?: string;
+  host: string;
+  limit?: string;
 }
 
-async function commandStatus(json: boolean): Promise<number> {
-  const status = await getBackupStatus(defaultFirestore(), {
-    missingAlertThreshold: loadAlertThreshold(process.env),
+/** One command: how it is called, what it does, and the code that does it. */
+interface Command {
+  name: string;
+  /** Options after the name, as shown in the usage. */
+  usage: string;
+  /** One or more lines. */
+  summary: string;
+  /** Takes `--limit`. */
+  limit?: boolean;
+  run(options: Options, limit: number): Promise<number>;
+}
+
+const COMMANDS: readonly Command[] = [
+  {
+    name: "run",
+    usage: "[--json]",
+    summary: "run one backup now (exit 0 completed, 1 failed or busy)",
+    async run({ json }) {
+      const result = await runBackupNow({ db: defaultFirestore() }, "cli");
+      out(json ? JSON.stringify(result) : formatRun(result));
+      return result.status === "completed" ? 0 : 1;
+    },
+  },
+  {
+    name: "status",
+    usage: "[--json]",
+    summary: "print what GET /v1/office-rnd/backup-status serves",
+    async run({ json }) {
+      const status = await getBackupStatus(defaultFirestore(), {
+        missingAlertThreshold: loadAlertThreshold(process.env),
+      });
+      out(JSON.stringify(status, null, json ? undefined : 2));
+      return 0;
+    },
+  },
+  {
+    name: "serve",
+    usage: "[--port N] [--host H]",
+    summary: "serve the HTTP API (default 127.0.0.1:8787)",
+    run: ({ port, host }) => serve(parsePort(port), host),
+  },
+  {
+    name: "metadata",
+    usage: "[--json]",
+    summary:
+      "print /officeRndMetadata/backup-metadata and the run lock\n" +
+      "(exit 1 when there is none or it does not match its schema)",
+    async run({ json }) {
+      const result = await readMetadata(defaultFirestore());
+      out(json ? JSON.stringify(result.report) : formatMetadata(result));
+      return result.report.exists && result.report.valid ? 0 : 1;
+    },
+  },
+  {
+    name: "errors",
+    usage: "[--limit N] [--json]",
+    summary: "the newest N documents of /errors, newest first (default 10)",
+    limit: true,
+    async run({ json }, limit) {
+      const report = await readRecentErrors(defaultFirestore(), limit);
+      out(json ? JSON.stringify(report) : formatErrors(report));
+      return 0;
+    },
+  },
+  {
+    name: "history",
+    usage: "[--limit N] [--json]",
+    summary: "the newest N backup runs: status, counts, duration, written",
+    limit: true,
+    async run({ json }, limit) {
+      const report = await readHistory(defaultFirestore(), limit);
+      out(json ? JSON.stringify(report) : formatHistory(report));
+      return 0;
+    },
+  },
+  {
+    name: "check",
+    usage: "[--json]",
+    summary:
+      "test OfficeRnD connectivity: token, scopes, one page of each\n" +
+      "resource, read budget, latency; a verdict per step\n" +
+      "(exit 0 only if all pass)",
+    async run({ json }) {
+      const report = await checkOfficeRnd(loadOfficeRndConfig(process.env));
+      out(json ? JSON.stringify(report) : formatCheck(report));
+      return report.ok ? 0 : 1;
+    },
+  },
+];
+
+/** The usage text, from the command table. */
+export function usage(): string {
+  const rows = COMMANDS.flatMap((c) => {
+    const [first = "", ...more] = c.summary.split("\n");
+    const head = `${c.name} ${c.usage}`.padEnd(31);
+    return [`  ${head}${first}`, ...more.map((line) => `  ${"".padEnd(31)}${line}`)];
   });
-  out(JSON.stringify(status, null, json ? undefined : 2));
-  return 0;
+  return [
+    "Usage: officernd-backup <command> [options]",
+    "",
+    "Commands:",
+    ...rows,
+    "",
+    "Human-readable text by default; --json prints one JSON object on stdout. Logs go to stderr.",
+    "Exit codes: 0 success, 1 failure (see above), 2 usage or configuration error.",
+    "",
+    "Configuration comes from environment variables (see README): OFFICERND_ORG_SLUG,",
+    "OFFICERND_CLIENT_ID, OFFICERND_CLIENT_SECRET, OFFICERND_API_URL, OFFICERND_TOKEN_URL,",
+    "BACKUP_STATUS_TOKEN, GCLOUD_PROJECT, FIRESTORE_EMULATOR_HOST, …",
+    "(metadata, errors and history read Firestore only; check reads OfficeRnD only.)",
+  ].join("\n");
 }
 
-async function commandMetadata(json: boolean): Promise<number> {
-  const result = await readMetadata(defaultFirestore());
-  out(json ? JSON.stringify(result.report) : formatMetadata(result));
-  return result.report.exists && result.report.valid ? 0 : 1;
+function parsePort(value: string | undefined): number {
+  const port = Number(value ?? "8787");
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new UsageError(`--port must be a port number, got ${value}`);
+  }
+  return port;
 }
 
-async function commandErrors(json: boolean, limit: number): Promise<number> {
-  const report = await readRecentErrors(defaultFirestore(), limit);
-  out(json ? JSON.stringify(report) : formatErrors(report));
-  return 0;
+function parseLimit(command: Command, value: string | undefined): number {
+  if (value === undefined) return DEFAULT_LIMIT;
+  if (!command.limit) {
+    const takers = COMMANDS.filter((c) => c.limit).map((c) => c.name);
+    throw new UsageError(`--limit applies to ${takers.join(" and ")} only`);
+  }
+  const parsed = limitSchema.safeParse(value);
+  if (!parsed.success) {
+    throw new UsageError(
+      `--limit ${parsed.error.issues[0]?.message ?? "is invalid"}, got ${value}`,
+    );
+  }
+  return parsed.data;
 }
 
-async function commandHistory(json: boolean, limit: number): Promise<number> {
-  const report = await readHistory(defaultFirestore(), limit);
-  out(json ? JSON.stringify(report) : formatHistory(report));
-  return 0;
-}
-
-async function commandCheck(json: boolean): Promise<number> {
-  const report = await checkOfficeRnd(loadOfficeRndConfig(process.env));
-  out(json ? JSON.stringify(report) : formatCheck(report));
-  return report.ok ? 0 : 1;
-}
-
-async function commandServe(port: number, host: string): Promise<number> {
+async function serve(port: number, host: string): Promise<number> {
   const db = defaultFirestore();
   const app = createProductApp({
     db,
@@ -148,61 +231,20 @@ export async function main(argv: string[]): Promise<number> {
       help: { type: "boolean", short: "h", default: false },
     },
   });
-  const [command, ...rest] = positionals;
-  if (values.help || !command) {
-    out(USAGE);
-    return command || values.help ? 0 : 2;
+  const [name, ...rest] = positionals;
+  if (values.help || !name) {
+    out(usage());
+    return name || values.help ? 0 : 2;
   }
   if (rest.length > 0) throw new UsageError(`unexpected argument: ${rest[0]}`);
+  const command = COMMANDS.find((c) => c.name === name);
+  if (!command) throw new UsageError(`unknown command: ${name}`);
+  const limit = parseLimit(command, values.limit);
   setLogSink(cliLogSink(process.stderr, values.verbose));
   try {
-    return await dispatch(command, values);
+    return await command.run(values, limit);
   } finally {
     await closeDefaultApp();
-  }
-}
-
-function parseLimit(command: string, value: string | undefined): number {
-  if (value === undefined) return DEFAULT_LIMIT;
-  if (command !== "errors" && command !== "history") {
-    throw new UsageError("--limit applies to errors and history only");
-  }
-  const parsed = limitSchema.safeParse(value);
-  if (!parsed.success) {
-    throw new UsageError(
-      `--limit ${parsed.error.issues[0]?.message ?? "is invalid"}, got ${value}`,
-    );
-  }
-  return parsed.data;
-}
-
-async function dispatch(
-  command: string,
-  values: { json: boolean; port?: string; host: string; limit?: string },
-): Promise<number> {
-  const limit = parseLimit(command, values.limit);
-  switch (command) {
-    case "run":
-      return commandRun(values.json);
-    case "status":
-      return commandStatus(values.json);
-    case "serve": {
-      const port = Number(values.port ?? "8787");
-      if (!Number.isInteger(port) || port < 0 || port > 65535) {
-        throw new UsageError(`--port must be a port number, got ${values.port}`);
-      }
-      return commandServe(port, values.host);
-    }
-    case "metadata":
-      return commandMetadata(values.json);
-    case "errors":
-      return commandErrors(values.json, limit);
-    case "history":
-      return commandHistory(values.json, limit);
-    case "check":
-      return commandCheck(values.json);
-    default:
-      throw new UsageError(`unknown command: ${command}`);
   }
 }
 
@@ -214,13 +256,13 @@ if (require.main === module) {
     (error: unknown) => {
       const parseError = (error as { code?: unknown }).code;
       if (typeof parseError === "string" && parseError.startsWith("ERR_PARSE_ARGS")) {
-        process.stderr.write(`officernd-backup: ${(error as Error).message}\n${USAGE}\n`);
+        process.stderr.write(`officernd-backup: ${(error as Error).message}\n${usage()}\n`);
         process.exitCode = 2;
         return;
       }
       if (error instanceof ConfigError || error instanceof UsageError) {
         process.stderr.write(`officernd-backup: ${error.message}\n`);
-        if (error instanceof UsageError) process.stderr.write(`${USAGE}\n`);
+        if (error instanceof UsageError) process.stderr.write(`${usage()}\n`);
         process.exitCode = 2;
         return;
       }
