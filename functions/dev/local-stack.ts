@@ -5,7 +5,7 @@ import { closeDefaultApp, defaultFirestore } from "../src/firebase";
 import { listen, type RunningServer } from "../src/http";
 import { cliLogSink } from "../src/cli";
 import { setLogSink } from "../src/logs";
-import { createProductApp, runBackupNow, startBackup } from "../src/runtime";
+import { createProductApp, runBackupNow, startBackup } from "../src/wiring";
 import type { BackupRunResult } from "../src/backup/run";
 import { clearFirestore, startFirestoreEmulator, type FirestoreEmulator } from "./emulator";
 import { startSandbox, type Sandbox } from "./sandbox";

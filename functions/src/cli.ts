@@ -9,7 +9,7 @@ import { DEFAULT_LIMIT, formatReadBudget, limitSchema } from "./commands/format"
 import { formatErrors, readRecentErrors } from "./commands/errors-command";
 import { formatHistory, readHistory } from "./commands/history-command";
 import { formatMetadata, readMetadata } from "./commands/metadata-command";
-import { createProductApp, runBackupNow, startBackup } from "./runtime";
+import { createProductApp, runBackupNow, startBackup } from "./wiring";
 import { getBackupStatus } from "./status";
 import type { BackupRunResult } from "./backup/run";
 

@@ -27,7 +27,7 @@ describe("layering lint", () => {
     ["src/backup/run.ts", "../webhooks/apply"],
     ["src/backup/run.ts", "../http/app"],
     ["src/status/status.ts", "../http/app"],
-    ["src/http/errors.ts", "../runtime"],
+    ["src/http/errors.ts", "../wiring"],
     ["src/http/routes/webhook.ts", "../../commands/check-command"],
   ])(
     "%s may not import %s",

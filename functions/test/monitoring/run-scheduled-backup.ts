@@ -8,7 +8,7 @@
  *
  * Used by monitoring.test.ts to capture real `backup_summary` entries.
  */
-import { officeRndDataBackup } from "../../src/scheduled-events/on-schedule-events/office-rnd-scheduled-events";
+import { officeRndDataBackup } from "../../src/triggers/scheduled-backup";
 import { closeDefaultApp } from "../../src/firebase";
 
 async function main(): Promise<void> {

@@ -7,7 +7,7 @@ import { listBackupRuns, readBackupMetadata } from "../../src/backup/metadata";
 import { beginBackup, runBackup, type BackupRunResult } from "../../src/backup/run";
 import { createApp, listen, REALM_HEADER, type RunningServer } from "../../src/http";
 import { onLogEntry, setLogSink, type LogEntry } from "../../src/logs";
-import { createProductApp, startBackup } from "../../src/runtime";
+import { createProductApp, startBackup } from "../../src/wiring";
 import { backupStatusResponseSchema } from "../../src/status";
 import { differences } from "../backup/helpers";
 import { createTestFirestore, type TestFirestore } from "../harness/firestore";

@@ -9,7 +9,7 @@ import {
 import { METADATA_COLLECTION } from "../../src/mirror/collections";
 import { listen, type RunningServer } from "../../src/http";
 import { RESOURCES, RESOURCE_NAMES, type ResourceName } from "../../src/officernd/resources";
-import { createProductApp } from "../../src/runtime";
+import { createProductApp } from "../../src/wiring";
 import {
   WEBHOOK_EVENTS_COLLECTION,
   WEBHOOK_STATS_DOC,

@@ -13,7 +13,7 @@ import {
 import { recordDocument, recordRef, syncInfo } from "../../src/mirror/record-document";
 import { createApp, listen } from "../../src/http";
 import { RESOURCE_NAMES, type ResourceName } from "../../src/officernd/resources";
-import { createProductApp } from "../../src/runtime";
+import { createProductApp } from "../../src/wiring";
 import { WEBHOOK_PATH, loadWebhookSetup, webhookRoute } from "../../src/http/routes/webhook";
 import { WEBHOOK_EVENTS_COLLECTION, eventDocId, webhookEventDocSchema } from "../../src/webhooks";
 import { asRecord } from "../backup/helpers";

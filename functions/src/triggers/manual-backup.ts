@@ -5,7 +5,7 @@ import { BACKUP_TRIGGERS } from "../backup/documents";
 import { shouldRetry } from "../backup/run";
 import { params } from "../config";
 import { defaultFirestore } from "../firebase";
-import { BACKUP_TASK_FUNCTION, runBackupFromFunction } from "../runtime";
+import { BACKUP_TASK_FUNCTION, runBackupFromFunction } from "../wiring";
 
 const runOptions = {
   timeoutSeconds: 540,
@@ -48,7 +48,7 @@ const taskSchema = z.object({
   trigger: z.enum(BACKUP_TRIGGERS),
 });
 
-/** Runs the manual backups that `POST /v1/office-rnd/backup` enqueued (see runtime.ts). */
+/** Runs the manual backups that `POST /v1/office-rnd/backup` enqueued (see ../wiring.ts). */
 export const officeRndBackupTask = onTaskDispatched(
   {
     ...runOptions,

@@ -22,8 +22,10 @@ import type { Express } from "express";
 import { loadWebhookSetup, webhookRoute } from "./http/routes/webhook";
 
 /**
- * Wiring shared by the functions, the CLI and the local stack: one OfficeRnD client per run
- * (its token, read budget and counters are the run's), closed when the run ends.
+ * The wiring root: where configuration, Firestore, the OfficeRnD client, the engine and the HTTP
+ * app are put together, for the triggers (./triggers/), the CLI and the local stack. One
+ * OfficeRnD client per run (its token, read budget and counters are the run's), closed when the
+ * run ends.
  */
 
 export interface RunDeps {

@@ -3,7 +3,7 @@ import type { Express } from "express";
 import { onRequest } from "firebase-functions/v2/https";
 import { params } from "../config";
 import { defaultApp, defaultFirestore } from "../firebase";
-import { BACKUP_TASK_FUNCTION, createApiApp, enqueueManualBackup } from "../runtime";
+import { BACKUP_TASK_FUNCTION, createApiApp, enqueueManualBackup } from "../wiring";
 
 let app: Express | undefined;
 

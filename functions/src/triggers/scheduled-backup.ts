@@ -1,8 +1,8 @@
 import { onSchedule } from "firebase-functions/v2/scheduler";
-import { shouldRetry } from "../../backup/run";
-import { params } from "../../config";
-import { defaultFirestore } from "../../firebase";
-import { runBackupFromFunction } from "../../runtime";
+import { shouldRetry } from "../backup/run";
+import { params } from "../config";
+import { defaultFirestore } from "../firebase";
+import { runBackupFromFunction } from "../wiring";
 
 /**
  * officeRndDataBackup: the daily drift check and full sync (the engine is backup/run.ts).
