@@ -140,10 +140,10 @@ describe("a run from a deployed function with a missing or malformed param or se
 });
 
 describe("the api function with a missing or malformed param or secret", () => {
-  // The function as Cloud Run hands it requests.
+  // The function as Cloud Run hands it requests (with the raw body firebase-functions adds).
   const host = express();
   host.use((req, res) => {
-    void api(req, res);
+    void api(Object.assign(req, { rawBody: Buffer.alloc(0) }), res);
   });
 
   it("logs config_error, naming the variable, once: when the first request builds the app", async () => {
