@@ -21,6 +21,7 @@ export const DEFAULTS = {
   BACKUP_TIME_ZONE: "UTC",
   BACKUP_ORPHAN_POLICY: "mark",
   BACKUP_SHRINK_GUARD: 0.2,
+  BACKUP_MAX_REMOVALS: 500,
   BACKUP_MISSING_ALERT_THRESHOLD: 10,
   OFFICERND_WEBHOOK_TOLERANCE_SECONDS: 300,
 } as const;
@@ -49,7 +50,11 @@ export const params = {
   }),
   BACKUP_SHRINK_GUARD: defineString("BACKUP_SHRINK_GUARD", {
     default: String(DEFAULTS.BACKUP_SHRINK_GUARD),
-    description: "Largest share a resource may shrink by against Firestore before removals stop",
+    description: "Largest share of a resource's documents one run may remove before removals stop",
+  }),
+  BACKUP_MAX_REMOVALS: defineInt("BACKUP_MAX_REMOVALS", {
+    default: DEFAULTS.BACKUP_MAX_REMOVALS,
+    description: "Most documents of one resource one run may remove before removals stop",
   }),
   BACKUP_MISSING_ALERT_THRESHOLD: defineInt("BACKUP_MISSING_ALERT_THRESHOLD", {
     default: DEFAULTS.BACKUP_MISSING_ALERT_THRESHOLD,
@@ -114,6 +119,11 @@ const backupShape = {
     .min(0, "must be between 0 and 1")
     .max(1, "must be between 0 and 1")
     .default(DEFAULTS.BACKUP_SHRINK_GUARD),
+  BACKUP_MAX_REMOVALS: z.coerce
+    .number("must be a whole number")
+    .int("must be a whole number")
+    .min(0, "must be 0 or more")
+    .default(DEFAULTS.BACKUP_MAX_REMOVALS),
 };
 
 const alertShape = {
@@ -180,8 +190,10 @@ export type OfficeRndConfig = z.output<typeof officeRnd.schema>;
 
 const backup = section(backupShape, (c) => ({
   orphanPolicy: c.BACKUP_ORPHAN_POLICY,
-  /** 0.2 = a resource may not shrink by more than 20% against Firestore. */
+  /** 0.2 = one run may remove at most 20% of a resource's documents. */
   shrinkGuard: c.BACKUP_SHRINK_GUARD,
+  /** And at most this many documents of one resource. */
+  maxRemovals: c.BACKUP_MAX_REMOVALS,
 }));
 export type BackupConfig = z.output<typeof backup.schema>;
 

@@ -92,7 +92,8 @@ export function apiProblem(resource: ResourceName, error: unknown): BackupError 
     };
   }
   if (error instanceof DuplicateRecordError) {
-    return { code: "duplicate_id", message: describeError(error), retryable: false, resource };
+    // A record that moved between pages mid-listing: a later listing will not see it twice.
+    return { code: "duplicate_id", message: describeError(error), retryable: true, resource };
   }
   return internalProblem(`${resource}: OfficeRnD read failed unexpectedly`, error, resource);
 }

@@ -1,11 +1,12 @@
 import { logs } from "../logs";
 import { excerpt } from "./http";
 import { resourceDefinition, type ResourceName } from "./resources";
-import { pageEnvelopeSchema, type OfficeRndRecord } from "./schemas";
+import { pageEnvelopeSchema, recordIdentitySchema, type OfficeRndRecord } from "./schemas";
 import {
   OfficeRndError,
   type ListOptions,
   type OfficeRndReader,
+  type RecordDrift,
   type RejectedRecord,
   type ResourceListing,
   type ResourcePage,
@@ -26,6 +27,7 @@ import {
 export interface ParsedPage {
   records: OfficeRndRecord[];
   rejected: RejectedRecord[];
+  drift: RecordDrift[];
   cursorNext: string | null;
 }
 
@@ -37,14 +39,19 @@ function invalid(resource: ResourceName, page: number, what: string): OfficeRndE
   );
 }
 
-/** Why a record was rejected, in a few words (never its values). */
-function rejection(raw: unknown, issues: readonly { path: PropertyKey[]; message: string }[]) {
-  if (raw === null || typeof raw !== "object" || Array.isArray(raw)) return "not an object";
-  if (!("_id" in raw) || (raw as { _id?: unknown })._id == null) return "missing _id";
+/** What is wrong, in a few words (never the values). */
+function firstIssue(issues: readonly { path: PropertyKey[]; message: string }[]): string {
   const issue = issues[0];
   if (!issue) return "invalid record";
   const path = issue.path.map(String).join(".");
   return path === "" ? issue.message : `${path}: ${issue.message}`;
+}
+
+/** Why a record cannot be stored: it is not an object, or has no valid `_id`. */
+function rejection(raw: unknown, issues: readonly { path: PropertyKey[]; message: string }[]) {
+  if (raw === null || typeof raw !== "object" || Array.isArray(raw)) return "not an object";
+  if (!("_id" in raw) || (raw as { _id?: unknown })._id == null) return "missing _id";
+  return firstIssue(issues);
 }
 
 /** Judges one 200 body: the envelope must be OfficeRnD's; records are validated one by one. */
@@ -80,21 +87,27 @@ export function parsePage(
   const { schema } = resourceDefinition(resource);
   const records: OfficeRndRecord[] = [];
   const rejected: RejectedRecord[] = [];
+  const drift: RecordDrift[] = [];
   envelope.data.results.forEach((raw, index) => {
-    const result = schema.safeParse(raw);
-    if (result.success) {
-      // The record as OfficeRnD sent it (unknown fields and key order intact); it passed the
-      // resource schema, which extends the base record schema.
-      records.push(raw as OfficeRndRecord);
+    const identity = recordIdentitySchema.safeParse(raw);
+    if (!identity.success) {
+      const id =
+        raw !== null &&
+        typeof raw === "object" &&
+        typeof (raw as { _id?: unknown })._id === "string"
+          ? (raw as { _id: string })._id
+          : null;
+      rejected.push({ resource, page, index, id, reason: rejection(raw, identity.error.issues) });
       return;
     }
-    const id =
-      raw !== null && typeof raw === "object" && typeof (raw as { _id?: unknown })._id === "string"
-        ? (raw as { _id: string })._id
-        : null;
-    rejected.push({ resource, page, index, id, reason: rejection(raw, result.error.issues) });
+    // Stored as OfficeRnD sent it (unknown fields, types and key order intact); the resource
+    // schema only tells whether its fields drifted from what we expect.
+    records.push(identity.data);
+    const typed = schema.safeParse(raw);
+    if (!typed.success)
+      drift.push({ id: identity.data._id, reason: firstIssue(typed.error.issues) });
   });
-  return { records, rejected, cursorNext: envelope.data.cursorNext ?? null };
+  return { records, rejected, drift, cursorNext: envelope.data.cursorNext ?? null };
 }
 
 export type PageFetcher = (
@@ -102,6 +115,12 @@ export type PageFetcher = (
   cursor: string | null,
   signal: AbortSignal,
 ) => Promise<ParsedPage>;
+
+/**
+ * Empty pages in a row, each with a new cursor, after which a listing stops as a runaway. A
+ * keyset listing never returns an empty page before its end (docs/officernd-api.md).
+ */
+export const MAX_EMPTY_PAGES_IN_A_ROW = 3;
 
 export interface PaginateOptions {
   /** Runaway guard: more pages than this fails the listing. */
@@ -125,6 +144,7 @@ export async function* paginate(
   /** Ids of the previous and the current page → page: tells a repeat from a reordering. */
   let recentIds = new Map<string, number>();
   let lastId: string | null = null;
+  let emptyInARow = 0;
   let totals = { pages: 0, records: 0, rejected: 0 };
   let pending: Promise<ParsedPage> | null = null;
 
@@ -173,6 +193,14 @@ export async function* paginate(
       };
 
       const next = current.cursorNext;
+      emptyInARow = current.records.length + current.rejected.length === 0 ? emptyInARow + 1 : 0;
+      if (next !== null && emptyInARow >= MAX_EMPTY_PAGES_IN_A_ROW) {
+        throw new OfficeRndError(
+          "pagination",
+          `OfficeRnD ${resource} page ${page}: ${emptyInARow} empty pages in a row, each with a new cursorNext; stopping instead of following them`,
+          { resource, page },
+        );
+      }
       if (next !== null) {
         if (seenCursors.has(next)) {
           throw new OfficeRndError(
@@ -196,7 +224,13 @@ export async function* paginate(
         }
       }
 
-      yield { resource, page, records: current.records, rejected: current.rejected };
+      yield {
+        resource,
+        page,
+        records: current.records,
+        rejected: current.rejected,
+        drift: current.drift,
+      };
 
       if (next === null) break;
       page += 1;

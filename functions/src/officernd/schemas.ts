@@ -54,7 +54,15 @@ export const opportunitySchema = baseRecordSchema.extend({
   membersCount: z.number().nullish(),
 });
 
-export type OfficeRndRecord = z.infer<typeof baseRecordSchema>;
+/**
+ * What makes a record storable: an object with a valid `_id`. Everything else is stored as
+ * OfficeRnD sent it; the resource schemas above only detect drift (docs/officernd-api.md:
+ * "expect nulls, empty objects, unicode, and fields not listed here").
+ */
+export const recordIdentitySchema = z.looseObject({ _id: officeRndId });
+
+/** A record as OfficeRnD sent it: a valid `_id` and any other fields, of any type. */
+export type OfficeRndRecord = z.infer<typeof recordIdentitySchema>;
 export type Member = z.infer<typeof memberSchema>;
 export type Company = z.infer<typeof companySchema>;
 export type Opportunity = z.infer<typeof opportunitySchema>;

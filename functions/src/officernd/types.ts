@@ -16,13 +16,27 @@ export interface RejectedRecord {
   reason: string;
 }
 
+/**
+ * A stored record whose fields differ from the resource's schema (a type OfficeRnD changed, a
+ * `properties: []`): stored as sent, counted and reported as a warning, never a failure.
+ */
+export interface RecordDrift {
+  id: string;
+  /** Field path and what differs, in a few words (never the value). */
+  reason: string;
+}
+
 /** One page as it arrives, already validated. */
 export interface ResourcePage {
   resource: ResourceName;
   /** 1-based page number within this listing. */
   page: number;
+  /** Every record with a valid `_id`, as OfficeRnD sent it. */
   records: OfficeRndRecord[];
+  /** Records without a valid `_id`: they cannot be stored. */
   rejected: RejectedRecord[];
+  /** Stored records that differ from the resource's schema. */
+  drift: RecordDrift[];
 }
 
 export interface ListOptions {
@@ -90,7 +104,7 @@ export type OfficeRndErrorCode =
   | "timeout" // per-request timeouts outlasted the retry budget
   | "invalid_response" // not the documented envelope (HTML, truncated JSON, wrong types)
   | "pagination" // repeating cursor, runaway page count, or ids out of `_id` order
-  | "duplicate_id"; // the same _id on two pages of one listing
+  | "duplicate_id"; // the same _id twice in one listing (a record moved between pages mid-listing)
 
 /**
  * Codes for which a later run (Cloud Scheduler's retry) may succeed. `invalid_response` is one:
@@ -98,6 +112,8 @@ export type OfficeRndErrorCode =
  * itself does not retry it within a run.
  */
 const RETRYABLE: ReadonlySet<OfficeRndErrorCode> = new Set([
+  // A record that moved between pages while the listing ran: the next listing will not see it twice.
+  "duplicate_id",
   "throttled",
   "server",
   "network",

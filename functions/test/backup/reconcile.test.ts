@@ -30,6 +30,7 @@ const page = (n: number, records: OfficeRndRecord[], rejected = 0): ResourcePage
     id: null,
     reason: "no _id",
   })),
+  drift: [],
 });
 
 let fs: TestFirestore;

@@ -56,7 +56,11 @@ describe("functions/.env", () => {
   });
 
   it("passes the runtime's own validation", () => {
-    expect(loadBackupConfig(envFile)).toEqual({ orphanPolicy: "mark", shrinkGuard: 0.2 });
+    expect(loadBackupConfig(envFile)).toEqual({
+      orphanPolicy: "mark",
+      shrinkGuard: 0.2,
+      maxRemovals: 500,
+    });
     expect(loadAlertThreshold(envFile)).toBe(10);
     const webhook = loadWebhookConfig({ ...envFile, OFFICERND_WEBHOOK_SECRET: "whsec-test" });
     expect(webhook.toleranceSeconds).toBe(300);
