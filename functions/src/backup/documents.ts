@@ -38,18 +38,26 @@ export const resourceStatsSchema = z.object({
   removed: count.default(0),
   /** Records Firestore cannot store (e.g. an array inside an array): not written, run failed. */
   unstorable: count.default(0),
-  /** Writes skipped because the document changed (e.g. a webhook) after this run read it. */
+  /**
+   * Documents left as they are because a webhook may have changed them during the run: a write
+   * that found a newer version, a stored record newer than OfficeRnD's (by modifiedAt), or a
+   * document changed after the listing began. Compared again next run.
+   */
   conflicts: count.default(0),
-  /** The shrink guard held back this resource's removals. */
+  /** The removal guard held back this resource's removals. */
   guarded: z.boolean().default(false),
+  /** Records stored as sent whose fields differ from the resource's schema. */
+  drifted: count.default(0),
   /** Why this resource is not in sync after the run (read failure, guard, …); null when fine. */
   error: z.string().nullable().default(null),
+  /** Worth knowing but not a failure (schema drift, with examples); null when none. */
+  warning: z.string().nullable().default(null),
 });
 export type ResourceStats = z.infer<typeof resourceStatsSchema>;
 
 /** A resource's stats before anything was read (`api` null: OfficeRnD not read). */
 export function emptyResourceStats(): ResourceStats {
-  return {
+  return resourceStatsSchema.parse({
     firestore: 0,
     api: null,
     missing: 0,
@@ -57,13 +65,23 @@ export function emptyResourceStats(): ResourceStats {
     orphaned: 0,
     written: 0,
     rejected: 0,
-    removed: 0,
-    unstorable: 0,
-    conflicts: 0,
-    guarded: false,
-    error: null,
-  };
+  });
 }
+
+/**
+ * /officeRndMetadata/backup-conflicts: the ids each resource's latest complete run left alone as
+ * conflicts. A document found in conflict again by the next run is repaired from OfficeRnD, so a
+ * corrupted document (say, with a future `modifiedAt`) is not stuck forever.
+ */
+export const CONFLICTS_DOC = "backup-conflicts";
+/** Ids kept per resource: beyond this, the rest wait for a later run. */
+export const MAX_CONFLICT_IDS = 1000;
+export const conflictsDocSchema = z.object({
+  runId: z.string(),
+  updatedAt: timestamp,
+  resources: z.record(z.string(), z.array(z.string())),
+});
+export type ConflictsDoc = z.infer<typeof conflictsDocSchema>;
 
 /** OfficeRnD client counters for one run (ClientStats of ../officernd/types.ts). */
 export const apiStatsSchema = z.object({

@@ -1,5 +1,5 @@
 import { FieldPath, type Firestore, type QueryDocumentSnapshot } from "firebase-admin/firestore";
-import { RESOURCES, type ResourceName } from "../officernd/resources";
+import { recordVersion, RESOURCES, type ResourceName } from "../officernd/resources";
 import { FIRESTORE_TIMEOUT_MS, within } from "../mirror/deadline";
 import { SYNC_FIELD, syncInfoSchema } from "../mirror/record-document";
 import { recordHash } from "../mirror/record-hash";
@@ -16,6 +16,8 @@ export interface IndexEntry extends DocumentBase {
   readonly removed: boolean;
   /** `_sync` is well formed; a document without it is rewritten even if its content matches. */
   readonly syncValid: boolean;
+  /** The stored record's version (its resource's version field, ms); null when it has none. */
+  readonly version: number | null;
 }
 
 export interface FirestoreIndex {
@@ -39,6 +41,7 @@ export interface ReadIndexOptions {
 
 /** Builds an index entry from a stored document. */
 export function indexEntry(
+  resource: ResourceName,
   snapshot: QueryDocumentSnapshot,
   internFields: (fields: string[]) => readonly string[] = (f) => f,
 ): IndexEntry {
@@ -51,6 +54,7 @@ export function indexEntry(
     hash: recordHash(data),
     removed: sync.success && sync.data.removedAt !== null,
     syncValid: sync.success,
+    version: recordVersion(resource, data),
     updateTime: snapshot.updateTime,
     fields: internFields(fields),
   };
@@ -88,7 +92,7 @@ export async function readFirestoreIndex(
     const snapshot = await within(query.get(), options.pageTimeoutMs ?? FIRESTORE_TIMEOUT_MS);
     pages += 1;
     for (const doc of snapshot.docs) {
-      const entry = indexEntry(doc, intern);
+      const entry = indexEntry(resource, doc, intern);
       entries.set(doc.id, entry);
       if (entry.removed) removed += 1;
       else live += 1;

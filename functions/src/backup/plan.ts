@@ -3,7 +3,7 @@ import { perResource, type ResourceName } from "../officernd/resources";
 import { emptyResourceStats, type ResourceStats } from "./documents";
 import { apiProblem, firestoreProblem, type BackupError } from "./problems";
 import type { ResourceRead } from "./read-phase";
-import { shrinkage, shrinkGuardTripped, type ResourceDiff } from "./reconcile";
+import type { ResourceDiff } from "./reconcile";
 import type { RecordWrite } from "../mirror/bulk-writes";
 
 /**
@@ -15,8 +15,11 @@ import type { RecordWrite } from "../mirror/bulk-writes";
  * - Missing and changed records are created or replaced (each write conditional on the version
  *   the read saw, so a webhook in between wins).
  * - Orphans are marked removed (or deleted) only when the resource's listing is trustworthy:
- *   no record was rejected, OfficeRnD's `/count` did not show the listing short, and the shrink
+ *   no record was rejected, OfficeRnD's `/count` did not show the listing short, and the removal
  *   guard did not trip. Otherwise its removals are held back and the run fails with the reason.
+ * - Differences a webhook may have caused (./reconcile.ts DeferredDifference) are left alone and
+ *   counted as conflicts: the run is not in sync, and the next run compares them again.
+ * - Records whose fields drifted from our schema are stored as sent, with a warning.
  */
 
 export interface SyncPlan {
@@ -26,9 +29,39 @@ export interface SyncPlan {
   writes: RecordWrite[];
   /** A read failed: nothing may be written. */
   readFailed: boolean;
+  /** Per resource read completely: the ids left alone this run (compared again next run). */
+  deferred: Partial<Record<ResourceName, string[]>>;
 }
 
-type PlanConfig = Pick<BackupConfig, "orphanPolicy" | "shrinkGuard">;
+type PlanConfig = Pick<BackupConfig, "orphanPolicy" | "shrinkGuard" | "maxRemovals">;
+
+/**
+ * Why this run must not remove the resource's orphaned documents, or null. OfficeRnD listing
+ * nothing while Firestore has documents; removing more than `shrinkGuard` of the documents a run
+ * may remove (live ones, and with the delete policy the marked ones too); or more than
+ * `maxRemovals` at once. A listing cut short, or many records replaced upstream in one day, is
+ * then held back for a person to look at instead of removed.
+ */
+export function removalGuard(diff: ResourceDiff, config: PlanConfig): string | null {
+  const { resource } = diff;
+  const removals = diff.orphaned.length;
+  if (removals === 0) return null;
+  if (diff.api === 0 && diff.firestore > 0) {
+    return `OfficeRnD listed no ${resource} while Firestore has ${diff.firestore}`;
+  }
+  const base = diff.firestore + (config.orphanPolicy === "delete" ? diff.firestoreRemoved : 0);
+  const share = base === 0 ? 0 : removals / base;
+  if (share > config.shrinkGuard) {
+    return (
+      `this run would remove ${removals} of ${base} ${resource} documents (${pct(share)}, ` +
+      `more than the ${pct(config.shrinkGuard)} BACKUP_SHRINK_GUARD allows)`
+    );
+  }
+  if (removals > config.maxRemovals) {
+    return `this run would remove ${removals} ${resource} documents, more than the ${config.maxRemovals} BACKUP_MAX_REMOVALS allows`;
+  }
+  return null;
+}
 
 export function addNote(stats: ResourceStats, note: string): void {
   stats.error = stats.error === null ? note : `${stats.error}; ${note}`;
@@ -41,6 +74,7 @@ function pct(share: number): string {
 export function planSync(reads: readonly ResourceRead[], config: PlanConfig): SyncPlan {
   const resources = perResource(() => emptyResourceStats());
   const problems: BackupError[] = [];
+  const deferred: SyncPlan["deferred"] = {};
   let readFailed = false;
   for (const read of reads) {
     const stats = resources[read.resource];
@@ -69,9 +103,19 @@ export function planSync(reads: readonly ResourceRead[], config: PlanConfig): Sy
       stats.api = read.received;
     }
     if (read.diff !== null) {
-      stats.missing = read.diff.missing.length;
-      stats.changed = read.diff.changed.length;
-      stats.orphaned = read.diff.orphaned.length;
+      const { diff } = read;
+      stats.missing = diff.missing.length;
+      stats.changed = diff.changed.length;
+      stats.orphaned = diff.orphaned.length;
+      stats.conflicts = diff.deferred.length;
+      deferred[read.resource] = diff.deferred.map((d) => d.id);
+      if (diff.drifted > 0) {
+        stats.drifted = diff.drifted;
+        // Stored as sent; worth knowing (our schema is out of date), never a failure.
+        stats.warning =
+          `${read.resource}: ${diff.drifted} record(s) differ from the expected schema and were ` +
+          `stored as OfficeRnD sent them (e.g. ${diff.driftExamples.join(", ")})`;
+      }
     }
   }
   const writes: RecordWrite[] = [];
@@ -83,7 +127,7 @@ export function planSync(reads: readonly ResourceRead[], config: PlanConfig): Sy
       );
     }
   }
-  return { resources, problems, writes, readFailed };
+  return { resources, problems, writes, readFailed, deferred };
 }
 
 /** One resource's writes: creates and replaces always; removals only when trustworthy. */
@@ -108,15 +152,11 @@ function planResource(
     addNote(stats, message);
     problems.push({ code, message, retryable, resource });
   };
-  const guarded = shrinkGuardTripped(diff, config.shrinkGuard);
-  if (guarded) {
+  const guard = removalGuard(diff, config);
+  const guarded = guard !== null;
+  if (guard !== null) {
     stats.guarded = true;
-    const why =
-      diff.api === 0
-        ? `OfficeRnD listed no ${resource} while Firestore has ${diff.firestore}`
-        : `OfficeRnD listed ${diff.api} ${resource} against ${diff.firestore} in Firestore ` +
-          `(shrank ${pct(shrinkage(diff))}, more than the ${pct(config.shrinkGuard)} guard)`;
-    holdBack("shrink_guard", `shrink guard: ${why}`, false);
+    holdBack("shrink_guard", `removal guard: ${guard}`, false);
   }
   if (diff.rejected > 0) {
     holdBack(

@@ -2,8 +2,15 @@ import { performance } from "node:perf_hooks";
 import { logs } from "../logs";
 import { RESOURCE_NAMES, type ResourceName } from "../officernd/resources";
 import { readFirestoreIndex, type FirestoreIndex } from "./firestore-index";
+import { readPreviousConflicts } from "./conflicts";
 import { describeError } from "./problems";
-import { DuplicateRecordError, ResourceReconciler, type ResourceDiff } from "./reconcile";
+import {
+  CLOCK_MARGIN_MS,
+  DuplicateRecordError,
+  ResourceReconciler,
+  type ReconcilerOptions,
+  type ResourceDiff,
+} from "./reconcile";
 import { firestoreTimeout, type BackupDeps } from "./run-deps";
 
 /**
@@ -30,10 +37,22 @@ export interface ResourceRead {
 const PROGRESS_EVERY_PAGES = 20;
 
 /** Every resource, side by side; resolves when all reads have ended (never rejects). */
-export function readAllResources(deps: BackupDeps, runId: string): Promise<ResourceRead[]> {
+export async function readAllResources(deps: BackupDeps, runId: string): Promise<ResourceRead[]> {
   const controller = new AbortController();
+  // What the previous run left alone, and when the listings begin on Firestore's clock (the one
+  // that stamps document writes). Unreadable: nothing to repair early, and this machine's clock
+  // less a margin.
+  const previous = await readPreviousConflicts(deps.db, firestoreTimeout(deps)).catch(() => ({
+    ids: new Map<ResourceName, ReadonlySet<string>>(),
+    readTime: Date.now() - CLOCK_MARGIN_MS,
+  }));
   return Promise.all(
-    RESOURCE_NAMES.map((resource) => readResource(deps, runId, resource, controller)),
+    RESOURCE_NAMES.map((resource) =>
+      readResource(deps, runId, resource, controller, {
+        listingStartedAt: previous.readTime,
+        previousConflicts: previous.ids.get(resource),
+      }),
+    ),
   );
 }
 
@@ -65,9 +84,13 @@ async function readResource(
   runId: string,
   resource: ResourceName,
   controller: AbortController,
+  race: Pick<ReconcilerOptions, "listingStartedAt" | "previousConflicts">,
 ): Promise<ResourceRead> {
   const started = performance.now();
-  const reconciler = new ResourceReconciler(resource, deps.config.orphanPolicy);
+  const reconciler = new ResourceReconciler(resource, {
+    orphanPolicy: deps.config.orphanPolicy,
+    ...race,
+  });
   const read: ResourceRead = {
     resource,
     index: null,

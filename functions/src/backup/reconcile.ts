@@ -1,4 +1,4 @@
-import type { ResourceName } from "../officernd/resources";
+import { recordVersion, type ResourceName } from "../officernd/resources";
 import type { OfficeRndRecord } from "../officernd/schemas";
 import type { ResourcePage } from "../officernd/types";
 import type { FirestoreIndex, IndexEntry } from "./firestore-index";
@@ -28,6 +28,18 @@ export interface OrphanedDocument {
   existing: IndexEntry;
 }
 
+/**
+ * A difference this run leaves alone because a webhook may have caused it:
+ * - `older_than_stored`: OfficeRnD's record is older (by `modifiedAt`) than the stored one;
+ * - `changed_during_listing`: a document OfficeRnD did not list was written after the listing
+ *   began (a record created, or changed, mid-run).
+ * Compared again next run; found again then, it is repaired from OfficeRnD.
+ */
+export interface DeferredDifference {
+  id: string;
+  reason: "older_than_stored" | "changed_during_listing";
+}
+
 export interface ResourceDiff {
   resource: ResourceName;
   /** Documents not marked removed, before the run. */
@@ -43,7 +55,27 @@ export interface ResourceDiff {
   missing: DifferingRecord[];
   changed: DifferingRecord[];
   orphaned: OrphanedDocument[];
+  /** Differences left alone this run (see DeferredDifference). */
+  deferred: DeferredDifference[];
+  /** Records stored as sent whose fields differ from the resource's schema, and examples. */
+  drifted: number;
+  driftExamples: string[];
 }
+
+export interface ReconcilerOptions {
+  orphanPolicy?: OrphanPolicy;
+  /**
+   * When the listing began (ms, on Firestore's clock). A document not listed but written after
+   * this is not removed this run. Absent: no such check (one-shot diffs in tests and tools).
+   */
+  listingStartedAt?: number;
+  /** Ids the previous complete run left alone: this time they are repaired from OfficeRnD. */
+  previousConflicts?: ReadonlySet<string>;
+}
+
+/** Allowance when this machine's clock must stand in for Firestore's commit times. */
+export const CLOCK_MARGIN_MS = 5_000;
+const DRIFT_EXAMPLES = 3;
 
 /** The same `_id` twice in one listing: the listing is not trustworthy. */
 export class DuplicateRecordError extends Error {
@@ -66,11 +98,17 @@ export class ResourceReconciler {
   private unchanged = 0;
   private readonly missing: DifferingRecord[] = [];
   private readonly changed: DifferingRecord[] = [];
+  private readonly deferred: DeferredDifference[] = [];
+  private drifted = 0;
+  private readonly driftExamples: string[] = [];
+  private readonly orphanPolicy: OrphanPolicy;
 
   constructor(
     readonly resource: ResourceName,
-    private readonly orphanPolicy: OrphanPolicy = "mark",
-  ) {}
+    private readonly options: ReconcilerOptions = {},
+  ) {
+    this.orphanPolicy = options.orphanPolicy ?? "mark";
+  }
 
   get indexReady(): boolean {
     return this.index !== null;
@@ -84,6 +122,12 @@ export class ResourceReconciler {
   addPage(page: ResourcePage): void {
     this.pages += 1;
     this.rejected += page.rejected.length;
+    this.drifted += page.drift.length;
+    for (const drift of page.drift) {
+      if (this.driftExamples.length < DRIFT_EXAMPLES) {
+        this.driftExamples.push(`${drift.id} (${drift.reason})`);
+      }
+    }
     for (const record of page.records) {
       if (this.seen.has(record._id)) {
         throw new DuplicateRecordError(this.resource, record._id, page.page);
@@ -109,10 +153,22 @@ export class ResourceReconciler {
     if (existing === null || existing.removed) {
       this.missing.push({ record, existing });
     } else if (!existing.syncValid || existing.hash !== recordHash(record)) {
-      this.changed.push({ record, existing });
+      // Never put an older OfficeRnD version over a newer stored one (a webhook landed between
+      // this run's API read and its Firestore read), unless the last run found it too.
+      const incoming = recordVersion(this.resource, record);
+      const older = incoming !== null && existing.version !== null && incoming < existing.version;
+      if (older && !this.repairs(record._id)) {
+        this.deferred.push({ id: record._id, reason: "older_than_stored" });
+      } else {
+        this.changed.push({ record, existing });
+      }
     } else {
       this.unchanged += 1;
     }
+  }
+
+  private repairs(id: string): boolean {
+    return this.options.previousConflicts?.has(id) ?? false;
   }
 
   /** The diff, once every page was added and the index set. */
@@ -120,9 +176,16 @@ export class ResourceReconciler {
     const index = this.index;
     if (index === null) throw new Error(`${this.resource}: the Firestore index was never set`);
     const orphaned: OrphanedDocument[] = [];
+    const since = this.options.listingStartedAt;
     for (const [id, existing] of index.entries) {
       if (this.seen.has(id)) continue;
       if (existing.removed && this.orphanPolicy === "mark") continue;
+      // Written after the listing began: perhaps a record created or changed mid-run.
+      const recent = since !== undefined && existing.updateTime.toMillis() > since;
+      if (recent && !this.repairs(id)) {
+        this.deferred.push({ id, reason: "changed_during_listing" });
+        continue;
+      }
       orphaned.push({ id, existing });
     }
     return {
@@ -136,6 +199,9 @@ export class ResourceReconciler {
       missing: this.missing,
       changed: this.changed,
       orphaned,
+      deferred: this.deferred,
+      drifted: this.drifted,
+      driftExamples: this.driftExamples,
     };
   }
 }
@@ -146,26 +212,8 @@ export function diffResource(
   pages: Iterable<ResourcePage>,
   orphanPolicy: OrphanPolicy = "mark",
 ): ResourceDiff {
-  const reconciler = new ResourceReconciler(index.resource, orphanPolicy);
+  const reconciler = new ResourceReconciler(index.resource, { orphanPolicy });
   reconciler.setFirestoreIndex(index);
   for (const page of pages) reconciler.addPage(page);
   return reconciler.finish();
-}
-
-/**
- * Share by which OfficeRnD's list is smaller than Firestore's live documents (0 when it grew).
- * The shrink guard holds back removals when this exceeds the configured share, or when OfficeRnD
- * listed nothing while Firestore has documents.
- */
-export function shrinkage(diff: Pick<ResourceDiff, "firestore" | "api">): number {
-  if (diff.firestore === 0) return 0;
-  return Math.max(0, (diff.firestore - diff.api) / diff.firestore);
-}
-
-export function shrinkGuardTripped(
-  diff: Pick<ResourceDiff, "firestore" | "api">,
-  maxShrink: number,
-): boolean {
-  if (diff.firestore === 0) return false;
-  return diff.api === 0 || shrinkage(diff) > maxShrink;
 }

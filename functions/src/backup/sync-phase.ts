@@ -1,6 +1,7 @@
 import { logs } from "../logs";
 import { RESOURCE_NAMES } from "../officernd/resources";
 import { within } from "../mirror/deadline";
+import { recordConflicts } from "./conflicts";
 import { renewBackupLock, LOCK_TTL_MS, type LeaseHeartbeat } from "./lock";
 import { addNote, type SyncPlan } from "./plan";
 import {
@@ -38,9 +39,12 @@ export async function syncPlan(
     logs.backupProgress({ runId, phase: "sync_skipped", reason: "a read failed; nothing written" });
     return NOTHING;
   }
+  const deferred = Object.values(plan.deferred).reduce((sum, ids) => sum + ids.length, 0);
+  const remembered = await rememberConflicts(deps, run, plan);
   if (plan.writes.length === 0) {
-    logs.backupProgress({ runId, phase: "in_sync", reason: "no document differs" });
-    return NOTHING;
+    if (deferred === 0)
+      logs.backupProgress({ runId, phase: "in_sync", reason: "no document differs" });
+    return { ...NOTHING, conflicts: deferred, problems: remembered };
   }
   // The lease must cover the sync: renewed now, and checked after every chunk.
   const renewed = await within(
@@ -50,7 +54,9 @@ export async function syncPlan(
   if (renewed !== true) {
     return {
       ...NOTHING,
+      conflicts: deferred,
       problems: [
+        ...remembered,
         renewed === false
           ? lockLostProblem(runId)
           : firestoreProblem("firestore_write", "could not renew the lock before syncing", renewed),
@@ -70,7 +76,7 @@ export async function syncPlan(
       await deps.hooks?.afterWriteChunk?.(progress);
     },
   });
-  const problems = outcomeProblems(outcome, plan);
+  const problems = [...remembered, ...outcomeProblems(outcome, plan)];
   if (outcome.conflicts.length > 0) {
     logs.backupProgress({
       runId,
@@ -79,7 +85,29 @@ export async function syncPlan(
       reason: "documents changed during the run were left as they are",
     });
   }
-  return { written: outcome.written, conflicts: outcome.conflicts.length, problems };
+  return { written: outcome.written, conflicts: outcome.conflicts.length + deferred, problems };
+}
+
+/**
+ * Keeps the ids this run left alone (./conflicts.ts), so the next run repairs what it finds in
+ * conflict again. Not being able to is a problem of the run, not a reason to stop it.
+ */
+async function rememberConflicts(
+  deps: BackupDeps,
+  run: { runId: string; now: () => Date },
+  plan: SyncPlan,
+): Promise<BackupError[]> {
+  try {
+    await recordConflicts(
+      deps.db,
+      { runId: run.runId, now: run.now() },
+      plan.deferred,
+      firestoreTimeout(deps),
+    );
+    return [];
+  } catch (error) {
+    return [firestoreProblem("firestore_write", "could not record this run's conflicts", error)];
+  }
 }
 
 /** Counts per resource into the plan's stats; unstorable records, failures and stops as problems. */
@@ -90,7 +118,7 @@ function outcomeProblems(outcome: WriteOutcome, plan: SyncPlan): BackupError[] {
     const stats = plan.resources[name];
     stats.written = counts.written;
     stats.removed = counts.removed;
-    stats.conflicts = counts.conflicts;
+    stats.conflicts += counts.conflicts;
     stats.unstorable = counts.unstorable;
     const unstorable = outcome.unstorable.filter((u) => u.resource === name);
     if (unstorable.length === 0) continue;

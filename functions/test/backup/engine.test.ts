@@ -242,7 +242,9 @@ describe("failures", () => {
     expect(result.error?.code).toBe("shrink_guard");
     expect(result.error?.retryable).toBe(false);
     expect(shouldRetry(result)).toBe(false);
-    expect(result.error?.message).toMatch(/members: shrink guard: OfficeRnD listed 80 members/);
+    expect(result.error?.message).toMatch(
+      /members: removal guard: this run would remove 40 of 120 members documents \(33%/,
+    );
     expect(result.error?.message).toMatch(/OfficeRnD listed no companies while Firestore has 30/);
     expect(result.resources.members).toMatchObject({
       guarded: true,

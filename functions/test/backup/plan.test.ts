@@ -1,6 +1,6 @@
 import { Timestamp } from "firebase-admin/firestore";
 import type { IndexEntry } from "../../src/backup/firestore-index";
-import { planSync } from "../../src/backup/plan";
+import { planSync, removalGuard } from "../../src/backup/plan";
 import type { ResourceRead } from "../../src/backup/read-phase";
 import type { ResourceDiff } from "../../src/backup/reconcile";
 import { OfficeRndError } from "../../src/officernd/types";
@@ -8,12 +8,13 @@ import { RESOURCE_NAMES, type ResourceName } from "../../src/officernd/resources
 
 /** The plan is pure: reads in, writes and held-back removals out. No Firestore, no sandbox. */
 
-const CONFIG = { orphanPolicy: "mark", shrinkGuard: 0.2 } as const;
+const CONFIG = { orphanPolicy: "mark", shrinkGuard: 0.2, maxRemovals: 500 } as const;
 const id = (n: number) => n.toString(16).padStart(24, "0");
 const entry: IndexEntry = {
   hash: "h",
   removed: false,
   syncValid: true,
+  version: null,
   updateTime: Timestamp.fromMillis(0),
   fields: ["_id"],
 };
@@ -30,6 +31,9 @@ function diff(resource: ResourceName, shape: Partial<ResourceDiff> = {}): Resour
     missing: [],
     changed: [],
     orphaned: [],
+    deferred: [],
+    drifted: 0,
+    driftExamples: [],
     ...shape,
   };
 }
@@ -112,7 +116,7 @@ describe("planSync", () => {
   it.each([
     [
       "shrink guard",
-      { diff: diff("members", { firestore: 10, api: 5, orphaned: [orphan] }) },
+      { diff: diff("members", { firestore: 4, api: 3, orphaned: [orphan] }) },
       "shrink_guard",
       false,
     ],
@@ -158,5 +162,77 @@ describe("planSync", () => {
       /OfficeRnD listed no companies while Firestore has 4/,
     );
     expect(plan.writes).toEqual([]);
+  });
+});
+
+describe("removalGuard (issue: a guard on removals, not on the net count)", () => {
+  const orphans = (n: number) =>
+    Array.from({ length: n }, (_, i) => ({ id: id(100 + i), existing: entry }));
+
+  it("trips on the share of documents a run would remove, even when the count stays level", () => {
+    // 25 of 100 members replaced upstream in one day: the net count is unchanged.
+    const replaced = diff("members", { firestore: 100, api: 100, orphaned: orphans(25) });
+    expect(removalGuard(replaced, CONFIG)).toMatch(/remove 25 of 100 members documents \(25%/);
+    expect(
+      removalGuard(diff("members", { firestore: 100, api: 100, orphaned: orphans(20) }), CONFIG),
+    ).toBeNull();
+  });
+
+  it("trips above the absolute cap, and on an empty listing", () => {
+    const many = diff("members", { firestore: 10_000, api: 9_400, orphaned: orphans(600) });
+    expect(removalGuard(many, CONFIG)).toMatch(
+      /600 members documents, more than the 500 BACKUP_MAX_REMOVALS/,
+    );
+    const empty = diff("members", { firestore: 3, api: 0, orphaned: orphans(3) });
+    expect(removalGuard(empty, CONFIG)).toMatch(/listed no members while Firestore has 3/);
+  });
+
+  it("switching mark to delete does not delete every marked document at once", () => {
+    // 90 marked removed earlier, now all orphans under the delete policy.
+    const marked = diff("companies", {
+      firestore: 10,
+      firestoreRemoved: 90,
+      api: 10,
+      orphaned: orphans(90),
+    });
+    expect(removalGuard(marked, { ...CONFIG, orphanPolicy: "delete" })).toMatch(/remove 90 of 100/);
+  });
+
+  it("holds back removals but applies creates and updates when it trips", () => {
+    const tripped = diff("members", {
+      firestore: 100,
+      api: 100,
+      orphaned: orphans(30),
+      missing: [missing],
+    });
+    const plan = planSync(reads(read("members", { diff: tripped })), CONFIG);
+    expect(plan.writes.map((w) => w.op)).toEqual(["create"]);
+    expect(plan.resources.members.guarded).toBe(true);
+    expect(plan.problems).toEqual([
+      expect.objectContaining({ code: "shrink_guard", retryable: false }),
+    ]);
+  });
+});
+
+describe("drift and deferred differences", () => {
+  it("reports drift as a warning, not a problem, and counts deferred ids as conflicts", () => {
+    const plan = planSync(
+      reads(
+        read("members", {
+          diff: diff("members", {
+            drifted: 2,
+            driftExamples: [`${id(7)} (properties: expected record, received array)`],
+            deferred: [{ id: id(8), reason: "older_than_stored" }],
+          }),
+        }),
+      ),
+      CONFIG,
+    );
+    expect(plan.problems).toEqual([]);
+    expect(plan.resources.members).toMatchObject({ drifted: 2, conflicts: 1, error: null });
+    expect(plan.resources.members.warning).toMatch(
+      /2 record\(s\) differ .* stored as OfficeRnD sent them/,
+    );
+    expect(plan.deferred.members).toEqual([id(8)]);
   });
 });

@@ -24,7 +24,9 @@ function stats(bits: number): ResourceStats {
     unstorable: bits & 2 ? 1 : 0,
     conflicts: 0,
     guarded: (bits & 4) !== 0,
+    drifted: 0,
     error: bits & 8 ? "members: something went wrong" : null,
+    warning: null,
   };
 }
 
