@@ -44,7 +44,11 @@ export const resourceCountsSchema = z.strictObject({
   firestore: count,
   /** Records OfficeRnD listed in the latest run; null before any run or when that read failed. */
   api: count.nullable(),
-  /** Records the latest run found in OfficeRnD but not in Firestore; null when `api` is null. */
+  /**
+   * Records missing from Firestore now: 0 after a completed run (it created them); after a
+   * failed run, what that run found. Null when `api` is null. What the latest run found, before
+   * repairing, is `backup.missingRecords` (and each run's in the history).
+   */
   missing: count.nullable(),
 });
 export type ResourceCounts = z.infer<typeof resourceCountsSchema>;

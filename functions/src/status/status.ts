@@ -70,7 +70,15 @@ export async function getBackupStatus(
     return {
       firestore: firestoreCounts[name],
       api,
-      missing: api === null ? null : (metadata?.resources[name].missing ?? null),
+      // What is missing now: a completed run created every record it found missing; after a
+      // failed one, what it found (its writes may not have happened). What the run found stays
+      // in backup.missingRecords and the history.
+      missing:
+        api === null
+          ? null
+          : metadata?.status === "completed"
+            ? 0
+            : (metadata?.resources[name].missing ?? null),
     };
   });
 

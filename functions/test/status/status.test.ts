@@ -201,6 +201,20 @@ describe("getBackupStatus (real Firestore emulator)", () => {
       expect(status.currentStats.members).toEqual({ firestore: 0, api: null, missing: null });
     });
 
+    it("currentStats.missing is what is missing now: what a failed run found stays", async () => {
+      await writeRuns(fs.db, [
+        makeRun({
+          label: "failed",
+          status: "failed",
+          finishedAt: hoursBefore(NOW, 1),
+          resources: { members: { missing: 4, written: 0 } },
+        }),
+      ]);
+      const status = await getBackupStatus(fs.db, options);
+      expect(status.currentStats.members.missing).toBe(4);
+      expect(status.backup.missingRecords).toBe(4);
+    });
+
     it("missing records: above the threshold alerts, at the threshold does not", async () => {
       const found = (missing: number) =>
         makeRun({
@@ -214,7 +228,8 @@ describe("getBackupStatus (real Firestore emulator)", () => {
       await writeRuns(fs.db, [found(11)]);
       const status = await getBackupStatus(fs.db, options);
       expect(status.backup.missingRecords).toBe(11);
-      expect(status.currentStats.members.missing).toBe(11);
+      // What is missing now: the completed run created them (the alert is on what it found).
+      expect(status.currentStats.members.missing).toBe(0);
       expect(status.alerts).toEqual([
         {
           code: "missing_records_high",
