@@ -226,7 +226,8 @@ export async function seedKnownContent(
 }
 
 /**
- * Every way a document could have been lost or damaged, compared with the known content: deleted;
+ * Every way a document could have been lost or damaged, compared with the known content: deleted
+ * while OfficeRnD has the record;
  * `_sync` blanked; content that is neither what it was nor OfficeRnD's record; marked removed while
  * OfficeRnD still has the record; a new document that is not an OfficeRnD record.
  */
@@ -240,7 +241,8 @@ export async function auditDocuments(db: Firestore, known: KnownContent): Promis
       const data = current.get(id);
       const where = `${resource}/${id}`;
       if (data === undefined) {
-        problems.push(`${where}: deleted`);
+        // Deleting what OfficeRnD does not have is the delete policy at work, not a loss.
+        if (truth.has(id)) problems.push(`${where}: deleted`);
         continue;
       }
       if (!syncInfoSchema.safeParse(data._sync).success) problems.push(`${where}: _sync blanked`);
@@ -388,6 +390,7 @@ export function tapPages(
         yield page;
       }
     },
+    ...(reader.count ? { count: reader.count.bind(reader) } : {}),
     stats: () => reader.stats(),
   };
 }

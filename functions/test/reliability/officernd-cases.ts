@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
-import type { SandboxOptions } from "../../dev/sandbox";
-import type { BackupRunResult } from "../../src/backup/run";
+import type { JsonValue, SandboxOptions } from "../../dev/sandbox";
+import type { BackupDeps, BackupRunResult } from "../../src/backup/run";
 import type { OfficeRndClientOptions } from "../../src/officernd/client";
 import type { ResourceName } from "../../src/officernd/resources";
 import type { OfficeRndReader } from "../../src/officernd/types";
@@ -30,9 +30,17 @@ export interface ApiCase {
   writesNothing?: boolean;
   sandbox?: SandboxOptions;
   client?: OfficeRndClientOptions;
-  inject(stack: CaseStack, known: KnownContent): void;
+  /**
+   * The fault changes OfficeRnD's own data (`stack.truth`) or Firestore beyond the seeded drift:
+   * what counts as known content is captured after `inject`.
+   */
+  changesTruth?: boolean;
+  /** May return a promise (awaited) or anything else (ignored, e.g. a fault handle). */
+  inject(stack: CaseStack, known: KnownContent): unknown;
   /** Wraps the run's reader (to act mid-run). */
   wrap?(reader: OfficeRndReader, stack: CaseStack): OfficeRndReader;
+  /** Overrides of the run's deps (its config, the index page size, …). */
+  deps?: Partial<BackupDeps>;
   check?(result: BackupRunResult, stack: CaseStack, row: ResultRow): void | Promise<void>;
 }
 
@@ -165,25 +173,33 @@ export const API_CASES: ApiCase[] = [
   },
   {
     name: "records with wrong types",
-    fault: "company name 12345, probability 'high', member _id 'not-an-officernd-id'",
+    fault:
+      "company name 12345, opportunity probability 'high', member properties [] and startDate '' (OfficeRnD's data); a member _id 'not-an-officernd-id'",
     expect: {
       status: "failed",
       code: "invalid_records",
       retryable: false,
-      message: /record\(s\) failed validation/,
+      message: /members: 1 record\(s\) failed validation and were not stored/,
     },
+    changesTruth: true,
     inject: (s, known) => {
-      s.sandbox.data.companies.update(goodIds(known, "companies")[3] ?? "", { name: 12345 });
-      s.sandbox.data.opportunities.update(goodIds(known, "opportunities")[4] ?? "", {
-        probability: "high",
-      });
+      const odd = (resource: ResourceName, id: string, patch: Record<string, JsonValue>) => {
+        const updated = s.sandbox.data[resource].update(id, patch);
+        s.truth[resource] = s.truth[resource].map((r) => (r._id === id ? updated : r));
+      };
+      odd("companies", goodIds(known, "companies")[3] ?? "", { name: 12345 });
+      odd("opportunities", goodIds(known, "opportunities")[4] ?? "", { probability: "high" });
+      odd("members", goodIds(known, "members")[5] ?? "", { properties: [], startDate: "" });
       s.sandbox.data.members.add({ _id: "not-an-officernd-id", name: "Ghost" });
     },
     check: (r, _s, row) => {
-      for (const name of ["members", "companies", "opportunities"] as const) {
-        expect(r.resources[name]).toMatchObject({ rejected: 1, removed: 0 });
-      }
-      row.notes = "each invalid record rejected; its stored document kept as it was";
+      // Only a record without a valid _id cannot be stored; wrong types are stored as sent.
+      expect(r.resources.members).toMatchObject({ rejected: 1, removed: 0, drifted: 1 });
+      expect(r.resources.companies).toMatchObject({ rejected: 0, drifted: 1, removed: 2 });
+      expect(r.resources.opportunities).toMatchObject({ rejected: 0, drifted: 1 });
+      expect(r.resources.companies.warning).toMatch(/stored as OfficeRnD sent them/);
+      row.notes =
+        "odd types stored as sent, reported as drift warnings; only the record without a valid _id held back members' removals";
     },
   },
   {
@@ -217,7 +233,7 @@ export const API_CASES: ApiCase[] = [
     expect: {
       status: "failed",
       code: "duplicate_id",
-      retryable: false,
+      retryable: true,
       message: /members page 3: _id [0-9a-f]{24} was already listed on page 2/,
     },
     writesNothing: true,
@@ -364,7 +380,7 @@ export const API_CASES: ApiCase[] = [
       status: "failed",
       code: "shrink_guard",
       retryable: false,
-      message: /members: shrink guard: OfficeRnD listed 80 members against 160 in Firestore/,
+      message: /members: removal guard: this run would remove 80 of 160 members documents/,
     },
     inject: (s) => {
       const ids = s.sandbox.data.members.ids();
@@ -372,7 +388,7 @@ export const API_CASES: ApiCase[] = [
     },
     check: (r, _s, row) => {
       expect(r.resources.members).toMatchObject({ guarded: true, removed: 0 });
-      row.notes = "80 removals held back; the guard trips at 20% by default";
+      row.notes = "80 removals held back; the guard trips above 20% of the documents by default";
     },
   },
 ];

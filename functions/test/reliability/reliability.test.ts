@@ -43,7 +43,8 @@ import {
   type PrivateFirestore,
   type StoredState,
 } from "./harness";
-import { API_CASES } from "./officernd-cases";
+import { ENGINE_CASES } from "./engine-cases";
+import { API_CASES, type ApiCase } from "./officernd-cases";
 import {
   formatTable,
   machineFacts,
@@ -133,7 +134,8 @@ beforeAll(() => {
 afterAll(() => {
   stopListening();
   setLogSink(null);
-  const expectedCases = API_CASES.length + FIRESTORE_CASES + CONCURRENCY_CASES + HTTP_CASES;
+  const expectedCases =
+    API_CASES.length + ENGINE_CASES.length + FIRESTORE_CASES + CONCURRENCY_CASES + HTTP_CASES;
   const report = {
     generatedAt: new Date().toISOString(),
     machine: machineFacts(),
@@ -188,18 +190,20 @@ function expectOneOf(label: string, status: number | null, allowed: readonly (nu
 
 // ---- OfficeRnD -------------------------------------------------------------------------------------
 
-describe("OfficeRnD faults", () => {
-  it.each(API_CASES.map((c) => [c.name, c] as const))("%s", async (_name, c) => {
-    await runCase("OfficeRnD", c.name, c.fault, describeExpected(c.expect), async (row) => {
+/** One fault or scenario injected around a normal run, then the checks every case makes. */
+function apiCase(group: "OfficeRnD" | "Engine") {
+  return async (_name: string, c: ApiCase): Promise<void> => {
+    await runCase(group, c.name, c.fault, describeExpected(c.expect), async (row) => {
       const stack = await startCaseStack(c.name, c.sandbox);
       try {
-        const known = await seedKnownContent(stack.db, stack.truth);
+        let known = await seedKnownContent(stack.db, stack.truth);
         stack.clientOptions = { ...stack.clientOptions, ...c.client };
-        c.inject(stack, known);
+        await c.inject(stack, known);
+        if (c.changesTruth) known = await captureKnown(stack.db, stack.truth);
         const before = await recordVersions(stack.db);
         const reader = stack.reader();
         const result = await runBackup(
-          stack.deps({ reader: c.wrap ? c.wrap(reader, stack) : reader }),
+          stack.deps({ ...c.deps, reader: c.wrap ? c.wrap(reader, stack) : reader }),
           { trigger: "schedule" },
         );
         row.finalStatus = describeResult(result);
@@ -218,7 +222,15 @@ describe("OfficeRnD faults", () => {
         await stack.close();
       }
     });
-  });
+  };
+}
+
+describe("OfficeRnD faults", () => {
+  it.each(API_CASES.map((c) => [c.name, c] as const))("%s", apiCase("OfficeRnD"));
+});
+
+describe("Engine rules (races with webhooks, removals, odd records)", () => {
+  it.each(ENGINE_CASES.map((c) => [c.name, c] as const))("%s", apiCase("Engine"));
 });
 
 // ---- Firestore -------------------------------------------------------------------------------------
