@@ -30,6 +30,26 @@ export const syncInfoSchema = z.object({
 });
 export type SyncInfo = z.infer<typeof syncInfoSchema>;
 
+/**
+ * The one form of a record id in the mirror: lower case. OfficeRnD's ids are Mongo ObjectIds (24
+ * hex, docs/officernd-api.md), and hex is case-insensitive, but Firestore document ids are not:
+ * `5C43…` and `5c43…` would be two documents for one record. Every path that turns an OfficeRnD
+ * id into a document id (the webhooks' events, the backup's listings) passes it through this,
+ * before comparing or writing, so both see the same id.
+ */
+export function normalizeRecordId(id: string): string {
+  return id.toLowerCase();
+}
+
+/**
+ * The record with its `_id` in the mirror's form (the same object when it already is), so the
+ * stored `_id` field always equals the document id. Key order is kept.
+ */
+export function withNormalizedId<T extends { _id: string }>(record: T): T {
+  const id = normalizeRecordId(record._id);
+  return id === record._id ? record : { ...record, _id: id };
+}
+
 export function recordRef(db: Firestore, resource: ResourceName, id: string): DocumentReference {
   return db.collection(RESOURCES[resource].collection).doc(id);
 }

@@ -39,6 +39,14 @@ import type { WebhookChange, WebhookEnvelope } from "./payload";
  * `modifiedAt` and the event's `createdAt`: created/updated events up to that time are stale.
  * Removals follow the backup's orphan policy (`mark`: `_sync.removedAt` set, content kept;
  * `delete`: the document deleted).
+ *
+ * Times that cannot be true are not trusted: whatever the mirror holds was modified in OfficeRnD
+ * before it was stored, so a stored version (or a tombstone) counts as at most its write time plus
+ * CLOCK_ALLOWANCE_MS. A future-dated record or removal (a wrong clock, or a document written
+ * before event times were bounded) then holds back later events for minutes, not until its date.
+ * A stored document without a version (left by an event that had none, before versions were
+ * required) takes an event only when that event's version is after the document was stored:
+ * anything earlier may be older than what it holds, and the next backup settles it.
  */
 
 export interface ApplyOptions {
@@ -54,6 +62,12 @@ export type ApplyResult =
       removal: "marked" | "deleted" | null;
     };
 
+/**
+ * How far OfficeRnD's clock may run ahead of ours, as the signature's default tolerance
+ * (300 s, docs/webhooks.md) already assumes for the delivery's own timestamp.
+ */
+export const CLOCK_ALLOWANCE_MS = 5 * 60_000;
+
 /** epoch ms of an ISO time, or null when absent or unparseable. */
 export function versionOf(value: unknown): number | null {
   if (typeof value !== "string" || value === "") return null;
@@ -68,29 +82,41 @@ export function tombstoneId(resource: ResourceName, id: string): string {
 interface Stored {
   exists: boolean;
   data: Record<string, unknown>;
+  /** The record's version, at most its write time + CLOCK_ALLOWANCE_MS; null when it has none. */
   version: number | null;
+  /** When the document was written (`_sync.syncedAt`, epoch ms), or null when unreadable. */
+  syncedAt: number | null;
   removed: boolean;
   syncValid: boolean;
 }
 
-/** The version of a record (its resource's version field, from the registry), or null. */
+/** The stored document: its version (the resource's version field, from the registry), bounded. */
 function stored(resource: ResourceName, snapshot: DocumentSnapshot): Stored {
   const data = snapshot.data() ?? {};
   const sync = syncInfoSchema.safeParse(data[SYNC_FIELD]);
+  const syncedAt = sync.success ? sync.data.syncedAt.toMillis() : null;
+  const version = recordVersion(resource, data);
   return {
     exists: snapshot.exists,
     data,
-    version: recordVersion(resource, data),
+    version:
+      version !== null && syncedAt !== null
+        ? Math.min(version, syncedAt + CLOCK_ALLOWANCE_MS)
+        : version,
+    syncedAt,
     removed: sync.success && sync.data.removedAt !== null,
     syncValid: sync.success,
   };
 }
 
+/** The tombstone, its version bounded by when the removal was received. */
 function readTombstone(snapshot: DocumentSnapshot): Tombstone | null {
   if (!snapshot.exists) return null;
   const parsed = tombstoneSchema.safeParse(snapshot.data());
   // An unreadable tombstone is ignored: the next backup corrects whatever it would have stopped.
-  return parsed.success ? parsed.data : null;
+  if (!parsed.success) return null;
+  const latest = parsed.data.receivedAt.toMillis() + CLOCK_ALLOWANCE_MS;
+  return { ...parsed.data, removedVersion: Math.min(parsed.data.removedVersion, latest) };
 }
 
 function decideUpsert(
@@ -109,6 +135,10 @@ function decideUpsert(
     return incoming !== null && doc.version !== null && incoming > doc.version ? "write" : "stale";
   }
   if (incoming !== null && doc.version !== null && incoming < doc.version) return "stale";
+  if (incoming !== null && doc.version === null) {
+    // Unversioned: only an event modified after the document was stored is surely newer.
+    if (doc.syncedAt === null || incoming <= doc.syncedAt) return "stale";
+  }
   if (sameRecordContent(doc.data, record)) return doc.syncValid ? "unchanged" : "write";
   return "write";
 }
@@ -190,10 +220,14 @@ export async function applyWebhookEvent(
       return { outcome, removal: null };
     }
 
-    // The removal's time: createdAt always parses (the envelope schema checks it).
-    const removedVersion = Math.max(
-      versionOf(change.modifiedAt) ?? Number.NEGATIVE_INFINITY,
-      versionOf(envelope.createdAt) ?? options.now.getTime(),
+    // The removal's time: createdAt always parses (the envelope schema checks it). Never later
+    // than now (+ the allowance): a removal cannot have happened after it was delivered.
+    const removedVersion = Math.min(
+      Math.max(
+        versionOf(change.modifiedAt) ?? Number.NEGATIVE_INFINITY,
+        versionOf(envelope.createdAt) ?? options.now.getTime(),
+      ),
+      options.now.getTime() + CLOCK_ALLOWANCE_MS,
     );
     const decision = decideRemove(doc, removedVersion, options.orphanPolicy);
     if (decision === "mark") markRecordRemovedIn(tx, db, change.resource, id, context);

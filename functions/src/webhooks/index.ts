@@ -14,6 +14,7 @@ export {
   parseEnvelope,
   webhookEnvelopeSchema,
   WebhookPayloadError,
+  type PayloadProblem,
   type WebhookChange,
   type WebhookEnvelope,
 } from "./payload";

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { normalizeRecordId, withNormalizedId } from "../mirror/record-document";
 import { RESOURCES, type ResourceName } from "../officernd/resources";
 import { officeRndId, type OfficeRndRecord } from "../officernd/schemas";
 
@@ -9,11 +10,24 @@ import { officeRndId, type OfficeRndRecord } from "../officernd/schemas";
  * client uses, so both paths accept exactly the same records.
  */
 
-const isoTime = z
-  .string()
-  .min(1)
-  .max(64)
-  .refine((s) => !Number.isNaN(Date.parse(s)), "must be an ISO 8601 time");
+/**
+ * An ISO 8601 date-time with seconds and a zone, as OfficeRnD writes times
+ * (`2024-01-15T10:30:00.000Z`, docs/officernd-api.md). Not `Date.parse`, which also takes
+ * "March 7", "2026" or `+275760-09-13T00:00:00Z`: event times order the mirror, so a time that is
+ * not one is refused rather than guessed at.
+ */
+const isoTime = z.iso.datetime({
+  offset: true,
+  error: "must be an ISO 8601 date-time with a zone (e.g. 2026-01-15T10:30:00.000Z)",
+});
+
+/**
+ * How far in the future an event time that orders the mirror (a record's `modifiedAt`, a removal's
+ * times) may be. OfficeRnD stamps them when the change happens, so anything later than now (give
+ * or take clocks) is wrong; a day leaves room for a wrong clock without refusing real events, and
+ * webhooks/apply.ts keeps even those from holding back later events for long.
+ */
+export const EVENT_TIME_MAX_FUTURE_MS = 24 * 3_600_000;
 
 /** Loose, like OfficeRnD's records: a field OfficeRnD adds later does not fail a delivery. */
 export const webhookEnvelopeSchema = z.looseObject({
@@ -43,7 +57,7 @@ type Action = (typeof ACTIONS)[number];
 /** The removed record: its id and, when sent, its last `modifiedAt`. */
 const removedObjectSchema = z.looseObject({
   _id: officeRndId,
-  modifiedAt: z.string().nullish(),
+  modifiedAt: isoTime.nullish(),
 });
 
 export type WebhookChange =
@@ -53,8 +67,14 @@ export type WebhookChange =
   /** A type the mirror does not follow. */
   | { kind: "ignored" };
 
+/** Why a signed payload is refused (a rejection reason, counted and logged). */
+export type PayloadProblem = "invalid_payload" | "time_out_of_range";
+
 export class WebhookPayloadError extends Error {
-  constructor(message: string) {
+  constructor(
+    message: string,
+    readonly reason: PayloadProblem = "invalid_payload",
+  ) {
     super(message);
     this.name = "WebhookPayloadError";
   }
@@ -98,8 +118,33 @@ export function classifyEventType(
   return resource && action ? { resource, action } : null;
 }
 
-/** What the event changes in the mirror; throws WebhookPayloadError for an invalid record. */
-export function interpretEvent(envelope: WebhookEnvelope): WebhookChange {
+/**
+ * A resource's version field must be an ISO 8601 time: a record stored without a version could
+ * not be ordered against the next event (webhooks/apply.ts).
+ */
+function versionSchema(resource: ResourceName): z.ZodType | null {
+  const field = RESOURCES[resource].versionField;
+  return field === null ? null : z.looseObject({ [field]: isoTime });
+}
+
+/** Refuses a time (of those that order the mirror) later than now + EVENT_TIME_MAX_FUTURE_MS. */
+function checkNotFuture(path: string, value: unknown, now: Date): void {
+  // Called after the schemas: a value here is absent or an ISO 8601 time.
+  if (typeof value !== "string") return;
+  const limit = now.getTime() + EVENT_TIME_MAX_FUTURE_MS;
+  if (Date.parse(value) > limit) {
+    throw new WebhookPayloadError(
+      `${path}: more than ${EVENT_TIME_MAX_FUTURE_MS / 3_600_000} h in the future`,
+      "time_out_of_range",
+    );
+  }
+}
+
+/**
+ * What the event changes in the mirror; throws WebhookPayloadError for an invalid record or an
+ * event time out of range. Record ids come out in the mirror's form (lower case).
+ */
+export function interpretEvent(envelope: WebhookEnvelope, now: Date): WebhookChange {
   const type = classifyEventType(envelope.eventType);
   if (type === null) return { kind: "ignored" };
   const { resource, action } = type;
@@ -109,10 +154,13 @@ export function interpretEvent(envelope: WebhookEnvelope): WebhookChange {
     if (!result.success) {
       throw new WebhookPayloadError(describeIssues(result.error.issues, ["data", "object"]));
     }
+    // Both times place the removal (webhooks/apply.ts): both are bounded.
+    checkNotFuture("data.object.modifiedAt", result.data.modifiedAt, now);
+    checkNotFuture("createdAt", envelope.createdAt, now);
     return {
       kind: "remove",
       resource,
-      id: result.data._id,
+      id: normalizeRecordId(result.data._id),
       modifiedAt: result.data.modifiedAt ?? null,
     };
   }
@@ -120,6 +168,14 @@ export function interpretEvent(envelope: WebhookEnvelope): WebhookChange {
   if (!result.success) {
     throw new WebhookPayloadError(describeIssues(result.error.issues, ["data", "object"]));
   }
-  // Stored as sent (key order and unknown fields intact), exactly as the backup's client does.
-  return { kind: "upsert", resource, action, record: object as OfficeRndRecord };
+  const versioned = versionSchema(resource)?.safeParse(object);
+  if (versioned && !versioned.success) {
+    throw new WebhookPayloadError(describeIssues(versioned.error.issues, ["data", "object"]));
+  }
+  const field = RESOURCES[resource].versionField;
+  const record = object as OfficeRndRecord;
+  if (field !== null) checkNotFuture(`data.object.${field}`, record[field], now);
+  // Stored as sent (key order and unknown fields intact), exactly as the backup's client does,
+  // but for the id's case (normalizeRecordId).
+  return { kind: "upsert", resource, action, record: withNormalizedId(record) };
 }

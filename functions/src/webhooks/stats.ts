@@ -59,8 +59,12 @@ interface PendingRejections {
   total: number;
   byReason: Map<RejectionReason, number>;
   lastAt: Date | null;
+  /** Date.now() of the latest write's start. */
   lastFlush: number;
-  flushing: boolean;
+  /** The write in progress, if any. */
+  flushing: Promise<void> | null;
+  /** The trailing write, when one is due. */
+  timer: NodeJS.Timeout | null;
 }
 
 const pendingByDb = new WeakMap<Firestore, PendingRejections>();
@@ -69,7 +73,11 @@ const pendingByDb = new WeakMap<Firestore, PendingRejections>();
  * A refused delivery. Anyone can POST to the public URL, and every count is a write to one
  * document (which Firestore sustains at about one write a second): so this instance writes at
  * most one update every `flushEveryMs`, carrying every rejection counted since the last one. The
- * first rejection after a quiet period is written at once.
+ * first rejection after a quiet period is written at once; those counted after it are written by
+ * a trailing timer once the interval has passed, so the status shows a flood while it lasts, not
+ * when the next refusal happens to arrive. The timer is unref'd: it never keeps a process (the CLI's
+ * `serve`, a test) alive; in Cloud Functions, where the CPU is throttled between requests, it may
+ * fire late, never with fewer counts.
  */
 export async function countRejection(
   db: Firestore,
@@ -78,36 +86,78 @@ export async function countRejection(
 ): Promise<void> {
   let pending = pendingByDb.get(db);
   if (!pending) {
-    pending = { total: 0, byReason: new Map(), lastAt: null, lastFlush: 0, flushing: false };
+    pending = {
+      total: 0,
+      byReason: new Map(),
+      lastAt: null,
+      lastFlush: 0,
+      flushing: null,
+      timer: null,
+    };
     pendingByDb.set(db, pending);
   }
   pending.total += 1;
   pending.byReason.set(rejection.reason, (pending.byReason.get(rejection.reason) ?? 0) + 1);
   pending.lastAt = rejection.at;
-  if (pending.flushing || Date.now() - pending.lastFlush < flushEveryMs) return;
-
-  const { total, byReason, lastAt } = pending;
-  pending.total = 0;
-  pending.byReason = new Map();
-  pending.flushing = true;
-  pending.lastFlush = Date.now();
-  const state = pending;
-  try {
-    await bestEffort("rejection", () =>
-      statsRef(db).set(
-        {
-          lastRejectedAt: Timestamp.fromDate(lastAt ?? rejection.at),
-          rejected: FieldValue.increment(total),
-          rejectedByReason: Object.fromEntries(
-            [...byReason].map(([reason, n]) => [reason, FieldValue.increment(n)]),
-          ),
-        },
-        { merge: true },
-      ),
-    );
-  } finally {
-    state.flushing = false;
+  if (pending.flushing === null && Date.now() - pending.lastFlush >= flushEveryMs) {
+    await flushRejections(db, pending);
+    return;
   }
+  scheduleTrailingFlush(db, pending, flushEveryMs);
+}
+
+/** One write carrying every rejection counted since the last. */
+async function flushRejections(db: Firestore, state: PendingRejections): Promise<void> {
+  if (state.timer !== null) {
+    clearTimeout(state.timer);
+    state.timer = null;
+  }
+  const { total, byReason, lastAt } = state;
+  if (total === 0 || lastAt === null) return;
+  state.total = 0;
+  state.byReason = new Map();
+  state.lastFlush = Date.now();
+  const write = bestEffort("rejection", () =>
+    statsRef(db).set(
+      {
+        lastRejectedAt: Timestamp.fromDate(lastAt),
+        rejected: FieldValue.increment(total),
+        rejectedByReason: Object.fromEntries(
+          [...byReason].map(([reason, n]) => [reason, FieldValue.increment(n)]),
+        ),
+      },
+      { merge: true },
+    ),
+  );
+  state.flushing = write;
+  try {
+    await write;
+  } finally {
+    state.flushing = null;
+  }
+}
+
+/** Writes what is pending once the interval since the last write has passed (one timer at most). */
+function scheduleTrailingFlush(db: Firestore, state: PendingRejections, flushEveryMs: number) {
+  if (state.timer !== null) return;
+  const delay = Math.max(state.lastFlush + flushEveryMs - Date.now(), 0);
+  state.timer = setTimeout(() => {
+    state.timer = null;
+    void (async () => {
+      // A write still in progress finishes first; then what came in meanwhile is due.
+      await state.flushing;
+      if (state.flushing !== null) {
+        scheduleTrailingFlush(db, state, flushEveryMs);
+        return;
+      }
+      if (Date.now() - state.lastFlush < flushEveryMs) {
+        scheduleTrailingFlush(db, state, flushEveryMs);
+        return;
+      }
+      await flushRejections(db, state);
+    })();
+  }, delay);
+  state.timer.unref();
 }
 
 /** The stats document, or null when there is none (or it does not match its schema: logged). */

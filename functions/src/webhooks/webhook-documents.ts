@@ -70,7 +70,8 @@ export const tombstoneSchema = z.object({
   eventId: z.string(),
   /**
    * The removal's place in OfficeRnD's time (the later of the removed object's `modifiedAt` and
-   * the event's `createdAt`), epoch ms: versions up to it are older than the removal.
+   * the event's `createdAt`, at most `receivedAt` + the clock allowance: webhooks/apply.ts),
+   * epoch ms: versions up to it are older than the removal.
    */
   removedVersion: z.number(),
   receivedAt: timestamp,
@@ -87,6 +88,8 @@ export const REJECTION_REASONS = [
   "payload_too_large",
   "unreadable_body",
   "invalid_payload",
+  /** An event time that orders the mirror is too far in the future (webhooks/payload.ts). */
+  "time_out_of_range",
   "unstorable_record",
 ] as const;
 export type RejectionReason = (typeof REJECTION_REASONS)[number];
@@ -108,13 +111,18 @@ export type WebhookStats = z.infer<typeof webhookStatsSchema>;
 
 /** Event ids usable as document ids as they are; anything else is hashed (see eventDocId). */
 const PLAIN_ID = /^[A-Za-z0-9_-]{1,128}$/;
+/**
+ * Ids Firestore reserves (its limits on document ids: `__.*__`). A write under one fails with
+ * INVALID_ARGUMENT every time, so the delivery would answer 503 and be redelivered forever.
+ */
+const RESERVED_ID = /^__.*__$/;
 
 /**
  * The document id of an event: the id itself when it is plain (OfficeRnD's are 24-hex), else
  * `~` + its SHA-256 (no `/`, no `__x__`, bounded length; `~` keeps the two forms apart).
  */
 export function eventDocId(eventId: string): string {
-  if (PLAIN_ID.test(eventId)) return eventId;
+  if (PLAIN_ID.test(eventId) && !RESERVED_ID.test(eventId)) return eventId;
   return `~${createHash("sha256").update(eventId, "utf8").digest("base64url")}`;
 }
 

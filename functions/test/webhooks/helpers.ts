@@ -67,14 +67,14 @@ function record(texts: string[], res: DeliveryResponse): Delivered {
 /** The product's app (createProductApp, as the `api` function builds it) on a real socket. */
 export async function startWebhookServer(
   db: Firestore,
-  options: { env?: Record<string, string>; now?: () => Date } = {},
+  options: { env?: Record<string, string>; now?: () => Date; rejectionFlushMs?: number } = {},
 ): Promise<WebhookServer> {
   const app = createProductApp({
     db,
     source: options.env ?? webhookEnv(),
     ...(options.now ? { now: options.now } : {}),
-    // Count every refusal at once, so the tests can assert exact counts.
-    webhookRejectionFlushMs: 0,
+    // By default every refusal is counted at once, so the tests can assert exact counts.
+    webhookRejectionFlushMs: options.rejectionFlushMs ?? 0,
   });
   const server = await listen(app);
   const url = `${server.url}${WEBHOOK_PATH}`;

@@ -20,6 +20,7 @@ import {
   interpretEvent,
   parseEnvelope,
   WebhookPayloadError,
+  type PayloadProblem,
   type WebhookChange,
   type WebhookEnvelope,
 } from "../../webhooks/payload";
@@ -32,7 +33,8 @@ import { countDelivery, countRejection } from "../../webhooks/stats";
  * cannot send one). Answers (docs/webhooks.md):
  * - 200 `{received, eventId, eventType, outcome}` once the change is durable in Firestore (or
  *   there was nothing to change: unchanged, stale, duplicate, ignored);
- * - 401 bad, missing, malformed or stale signature; 400 a signed body that is not a valid event;
+ * - 401 bad, missing, malformed or stale signature; 400 a signed body that is not a valid event
+ *   (`invalid_payload`) or dates the change too far in the future (`time_out_of_range`);
  *   413 a body over the limit; 422 a record Firestore cannot store. Nothing is written for any of
  *   them (but the rejection counter);
  * - 503 the event could not be stored (OfficeRnD delivers it again), or the route is not
@@ -128,34 +130,50 @@ const utf8 = new TextDecoder("utf-8", { fatal: true });
 
 type ParsedDelivery =
   | { ok: true; envelope: WebhookEnvelope; change: WebhookChange }
-  | { ok: false; problem: string; envelope: WebhookEnvelope | null };
+  | {
+      ok: false;
+      problem: string;
+      reason: PayloadProblem;
+      envelope: WebhookEnvelope | null;
+    };
 
 /** The signed body as an event (UTF-8 JSON, the envelope, the record for mirrored types). */
-function parseDelivery(body: Buffer): ParsedDelivery {
+function parseDelivery(body: Buffer, now: Date): ParsedDelivery {
   let text: string;
   try {
     // Decoding drops a leading BOM; the signature was checked on the bytes before this.
     text = utf8.decode(body);
   } catch {
-    return { ok: false, problem: "the body is not UTF-8", envelope: null };
+    return {
+      ok: false,
+      problem: "the body is not UTF-8",
+      reason: "invalid_payload",
+      envelope: null,
+    };
   }
   let envelope: WebhookEnvelope;
   try {
     envelope = parseEnvelope(text);
   } catch (error) {
     if (error instanceof WebhookPayloadError) {
-      return { ok: false, problem: error.message, envelope: null };
+      return { ok: false, problem: error.message, reason: error.reason, envelope: null };
     }
     throw error;
   }
   try {
-    return { ok: true, envelope, change: interpretEvent(envelope) };
+    return { ok: true, envelope, change: interpretEvent(envelope, now) };
   } catch (error) {
-    if (error instanceof WebhookPayloadError)
-      return { ok: false, problem: error.message, envelope };
+    if (error instanceof WebhookPayloadError) {
+      return { ok: false, problem: error.message, reason: error.reason, envelope };
+    }
     throw error;
   }
 }
+
+const PAYLOAD_MESSAGES: Record<PayloadProblem, string> = {
+  invalid_payload: "not a valid OfficeRnD event",
+  time_out_of_range: "an event time is out of the accepted range",
+};
 
 export function webhookRoute(deps: WebhookRouteDeps): RouteDefinition {
   const maxBytes = deps.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
@@ -231,13 +249,13 @@ export function webhookRoute(deps: WebhookRouteDeps): RouteDefinition {
       return;
     }
 
-    const parsed = parseDelivery(body);
+    const parsed = parseDelivery(body, now);
     if (!parsed.ok) {
       await reject(
         400,
-        "invalid_payload",
-        `not a valid OfficeRnD event: ${parsed.problem}`,
-        "invalid_payload",
+        parsed.reason,
+        `${PAYLOAD_MESSAGES[parsed.reason]}: ${parsed.problem}`,
+        parsed.reason,
         {
           detail: parsed.problem,
           ...(parsed.envelope

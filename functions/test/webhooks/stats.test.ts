@@ -1,0 +1,131 @@
+import { DocumentReference } from "firebase-admin/firestore";
+import { backupStatusResponseSchema } from "../../src/status";
+import { WEBHOOK_STATS_DOC } from "../../src/webhooks";
+import { countRejection, readWebhookStats } from "../../src/webhooks/stats";
+import { createTestFirestore, type TestFirestore } from "../harness/firestore";
+import { STATUS_TOKEN, captureLogs } from "../http/helpers";
+import { startWebhookServer, type WebhookServer } from "./helpers";
+
+/**
+ * Refused deliveries are counted in at most one write per interval per instance, and what a
+ * flood leaves pending is written by a trailing timer, not by the next refusal: the status shows
+ * the flood while it lasts. Against the Firestore emulator, with the production interval (2 s).
+ */
+
+const logs = captureLogs();
+afterAll(() => logs.stop());
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function eventually<T>(read: () => Promise<T>, done: (value: T) => boolean, ms: number) {
+  const deadline = Date.now() + ms;
+  let value = await read();
+  while (!done(value) && Date.now() < deadline) {
+    await sleep(100);
+    value = await read();
+  }
+  return value;
+}
+
+/** Counts set() calls on the stats document (the writes this file is about). */
+function countStatsWrites(): { writes: () => number; restore: () => void } {
+  const spy = jest.spyOn(DocumentReference.prototype, "set");
+  return {
+    writes: () =>
+      spy.mock.contexts.filter((ref) => (ref as DocumentReference).id === WEBHOOK_STATS_DOC).length,
+    restore: () => spy.mockRestore(),
+  };
+}
+
+describe("countRejection", () => {
+  let fs: TestFirestore;
+  beforeEach(() => {
+    fs = createTestFirestore("wh-stats");
+  });
+  afterEach(() => fs.close());
+
+  it("300 refusals in a burst: two writes (at once, then trailing), all 300 counted", async () => {
+    const spy = countStatsWrites();
+    try {
+      const at = new Date();
+      const started = Date.now();
+      await countRejection(fs.db, { reason: "missing_signature", at });
+      for (let i = 0; i < 299; i++) {
+        await countRejection(fs.db, { reason: "bad_signature", at });
+      }
+      expect(Date.now() - started).toBeLessThan(2_000);
+      expect((await readWebhookStats(fs.db))?.rejected).toBe(1);
+      // No further refusal arrives: the trailing write lands once the 2 s interval has passed.
+      // Before: it waited for the next refusal, so the status said 1 while 300 were refused.
+      const stats = await eventually(
+        () => readWebhookStats(fs.db),
+        (s) => s?.rejected === 300,
+        4_000,
+      );
+      expect(stats?.rejected).toBe(300);
+      expect(stats?.rejectedByReason).toEqual({ missing_signature: 1, bad_signature: 299 });
+      expect(Date.now() - started).toBeLessThan(4_000);
+      expect(spy.writes()).toBe(2);
+      // And nothing more without new refusals.
+      await sleep(2_200);
+      expect(spy.writes()).toBe(2);
+    } finally {
+      spy.restore();
+    }
+  });
+
+  it("a steady trickle: at most one write per interval, none lost", async () => {
+    const spy = countStatsWrites();
+    try {
+      const at = new Date();
+      const started = Date.now();
+      let sent = 0;
+      while (Date.now() - started < 4_500) {
+        await countRejection(fs.db, { reason: "bad_signature", at }, 1_000);
+        sent += 1;
+        await sleep(50);
+      }
+      const stats = await eventually(
+        () => readWebhookStats(fs.db),
+        (s) => s?.rejected === sent,
+        3_000,
+      );
+      expect(stats?.rejected).toBe(sent);
+      // 4.5 s of refusals, one write a second at most (plus the trailing one).
+      expect(spy.writes()).toBeLessThanOrEqual(6);
+      expect(spy.writes()).toBeGreaterThanOrEqual(4);
+    } finally {
+      spy.restore();
+    }
+  });
+});
+
+describe("over HTTP: the status shows a flood while it lasts", () => {
+  let fs: TestFirestore;
+  let hook: WebhookServer;
+  beforeAll(async () => {
+    fs = createTestFirestore("wh-flood");
+    // The production interval (2 s), not the tests' 0.
+    hook = await startWebhookServer(fs.db, { rejectionFlushMs: 2_000 });
+  });
+  afterAll(async () => {
+    await hook.close();
+    await fs.close();
+  });
+
+  it("300 unsigned POSTs: webhooks.rejected reaches 300 within ~2 s of the last", async () => {
+    for (let i = 0; i < 300; i++) {
+      const res = await hook.post("{}", { "Content-Type": "application/json" });
+      expect(res.status).toBe(401);
+    }
+    const finished = Date.now();
+    const rejected = async () => {
+      const res = await fetch(`${hook.server.url}/v1/office-rnd/backup-status`, {
+        headers: { Authorization: `Bearer ${STATUS_TOKEN}` },
+      });
+      return backupStatusResponseSchema.parse(await res.json()).webhooks.rejected;
+    };
+    expect(await eventually(rejected, (n) => n === 300, 4_000)).toBe(300);
+    expect(Date.now() - finished).toBeLessThan(4_000);
+  });
+});
