@@ -1,7 +1,7 @@
 import { Timestamp } from "firebase-admin/firestore";
-import { acquireBackupLock } from "../../src/backup/lock";
-import { enqueueManualBackup } from "../../src/wiring";
-import { createTestFirestore, type TestFirestore } from "../harness/firestore";
+import { acquireBackupLock } from "../src/backup/lock";
+import { enqueueManualBackup } from "../src/wiring";
+import { createTestFirestore, type TestFirestore } from "./harness/firestore";
 
 /** Production POST /backup: check the lock, then hand the run to the task queue. */
 describe("enqueueManualBackup", () => {
