@@ -2,6 +2,7 @@ import { recordVersion, type ResourceName } from "../officernd/resources";
 import type { OfficeRndRecord } from "../officernd/schemas";
 import type { ResourcePage } from "../officernd/types";
 import type { FirestoreIndex, IndexEntry } from "./firestore-index";
+import { withNormalizedId } from "../mirror/record-document";
 import { recordHash } from "../mirror/record-hash";
 
 /**
@@ -128,7 +129,9 @@ export class ResourceReconciler {
         this.driftExamples.push(`${drift.id} (${drift.reason})`);
       }
     }
-    for (const record of page.records) {
+    for (const listed of page.records) {
+      // The mirror's form of the id (lower case), as the webhooks store it: one document per record.
+      const record = withNormalizedId(listed);
       if (this.seen.has(record._id)) {
         throw new DuplicateRecordError(this.resource, record._id, page.page);
       }

@@ -149,6 +149,36 @@ describe("ResourceReconciler", () => {
   });
 });
 
+describe("ids", () => {
+  it("an upper-case _id is the lower-case document's record (the webhooks store it so)", () => {
+    const upper = { ...company(0xabc), _id: id(0xabc).toUpperCase() };
+    const stored = { ...company(0xabc) };
+    const reconciler = new ResourceReconciler("companies");
+    reconciler.setFirestoreIndex({
+      resource: "companies",
+      entries: new Map([
+        [
+          stored._id,
+          {
+            hash: recordHash(stored),
+            removed: false,
+            syncValid: true,
+            version: null,
+            updateTime: Timestamp.fromDate(NOW),
+            fields: Object.keys(stored),
+          },
+        ],
+      ]),
+      live: 1,
+      removed: 0,
+      pages: 1,
+    });
+    reconciler.addPage(page(1, [upper]));
+    const diff = reconciler.finish();
+    expect(diff).toMatchObject({ missing: [], changed: [], orphaned: [], unchanged: 1 });
+  });
+});
+
 describe("changes a webhook may have made (issue: races with webhooks)", () => {
   const stored = (record: OfficeRndRecord, updated: Date) => ({
     hash: recordHash(record),
