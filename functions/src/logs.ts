@@ -202,6 +202,13 @@ export const logs = {
   httpAuthRejected(f: { method: string; path: string; reason: string; requestId?: string }) {
     emit("WARNING", "http_auth_rejected", `${f.method} ${f.path}: ${f.reason}`, f);
   },
+  /**
+   * An ID token could not be checked at all (e.g. Google's signing keys unreachable): answered
+   * 500 `auth_unavailable`. `error` is firebase-admin's message, the token redacted.
+   */
+  httpAuthUnavailable(f: { method: string; path: string; requestId?: string; error: string }) {
+    emit("ERROR", "http_auth_unavailable", `${f.method} ${f.path}: ID token not checked`, f);
+  },
   /** A stored document the status API reads does not match its schema (it is skipped). */
   statusDocumentInvalid(f: { path: string; issues: string }) {
     emit("WARNING", "status_document_invalid", `${f.path} does not match its schema`, f);

@@ -1,9 +1,12 @@
 export { createApp, ROUTES, type AppDeps, type AppOptions } from "./app";
 export { createConfigErrorApp } from "./config-error";
 export {
+  createFirebaseIdTokenVerifier,
+  IdTokenUnverifiableError,
   InvalidIdTokenError,
   REALM_HEADER,
   verifyFirebaseIdToken,
+  type FirebaseIdTokenVerifierOptions,
   type IdTokenClaims,
   type IdTokenVerifier,
 } from "./auth";

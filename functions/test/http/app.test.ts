@@ -248,8 +248,17 @@ describe("HTTP API (real app, real Firestore emulator)", () => {
 
     it("a verifier that cannot check tokens is a 500 with a request id, not a leak", async () => {
       const res = await call(request(app).get(STATUS).set(bearer(UNCHECKABLE_ID_TOKEN)));
-      expectJsonError(res, 500, "internal");
-      const logged = expectInternalError(res);
+      expectJsonError(res, 500, "auth_unavailable");
+      expect(res.body).toEqual({
+        error: {
+          code: "auth_unavailable",
+          message: expect.stringContaining("cannot be checked right now") as string,
+          requestId: res.headers["x-request-id"] as string,
+        },
+      });
+      const logged = logs.entries.find(
+        (e) => e.event === "http_auth_unavailable" && e.requestId === res.headers["x-request-id"],
+      );
       expect(logged?.error).toContain("EAI_AGAIN");
       expect(logged?.error).toContain("[redacted]");
     });
