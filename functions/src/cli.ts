@@ -1,7 +1,13 @@
 #!/usr/bin/env node
 import { parseArgs } from "node:util";
 import { ConfigError, loadAlertThreshold, loadOfficeRndConfig } from "./config";
-import { closeDefaultApp, defaultFirestore } from "./firebase";
+import type { Firestore } from "firebase-admin/firestore";
+import {
+  checkFirestoreReachable,
+  closeDefaultApp,
+  defaultFirestore,
+  FirestoreUnreachableError,
+} from "./firebase";
 import { listen } from "./http";
 import { setLogSink, type LogEntry } from "./logs";
 import { checkOfficeRnd, formatCheck } from "./commands/check-command";
@@ -56,6 +62,13 @@ function out(text: string) {
   process.stdout.write(`${text}\n`);
 }
 
+/** The default Firestore, once one bounded call has shown it answers (firebase.ts). */
+async function firestore(): Promise<Firestore> {
+  const db = defaultFirestore();
+  await checkFirestoreReachable(db);
+  return db;
+}
+
 interface Options {
   json: boolean;
   port?: string;
@@ -81,7 +94,7 @@ const COMMANDS: readonly Command[] = [
     usage: "[--json]",
     summary: "run one backup now (exit 0 completed, 1 failed or busy)",
     async run({ json }) {
-      const result = await runBackupNow({ db: defaultFirestore() }, "cli");
+      const result = await runBackupNow({ db: await firestore() }, "cli");
       out(json ? JSON.stringify(result) : formatRun(result));
       return result.status === "completed" ? 0 : 1;
     },
@@ -91,7 +104,7 @@ const COMMANDS: readonly Command[] = [
     usage: "[--json]",
     summary: "print what GET /v1/office-rnd/backup-status serves",
     async run({ json }) {
-      const status = await getBackupStatus(defaultFirestore(), {
+      const status = await getBackupStatus(await firestore(), {
         missingAlertThreshold: loadAlertThreshold(process.env),
       });
       out(JSON.stringify(status, null, json ? undefined : 2));
@@ -111,7 +124,7 @@ const COMMANDS: readonly Command[] = [
       "print /officeRndMetadata/backup-metadata and the run lock\n" +
       "(exit 1 when there is none or it does not match its schema)",
     async run({ json }) {
-      const result = await readMetadata(defaultFirestore());
+      const result = await readMetadata(await firestore());
       out(json ? JSON.stringify(result.report) : formatMetadata(result));
       return result.report.exists && result.report.valid ? 0 : 1;
     },
@@ -122,7 +135,7 @@ const COMMANDS: readonly Command[] = [
     summary: "the newest N documents of /errors, newest first (default 10)",
     limit: true,
     async run({ json }, limit) {
-      const report = await readRecentErrors(defaultFirestore(), limit);
+      const report = await readRecentErrors(await firestore(), limit);
       out(json ? JSON.stringify(report) : formatErrors(report));
       return 0;
     },
@@ -133,7 +146,7 @@ const COMMANDS: readonly Command[] = [
     summary: "the newest N backup runs: status, counts, duration, written",
     limit: true,
     async run({ json }, limit) {
-      const report = await readHistory(defaultFirestore(), limit);
+      const report = await readHistory(await firestore(), limit);
       out(json ? JSON.stringify(report) : formatHistory(report));
       return 0;
     },
@@ -200,7 +213,7 @@ function parseLimit(command: Command, value: string | undefined): number {
 }
 
 async function serve(port: number, host: string): Promise<number> {
-  const db = defaultFirestore();
+  const db = await firestore();
   const app = createProductApp({
     db,
     // Here the process stays up, so the run simply goes on after the 202.
@@ -248,7 +261,17 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+/** One line on stderr, then exit now: calls to an unreachable Firestore are still being retried. */
+function exitAfter(line: string, code: number): void {
+  process.stderr.write(`officernd-backup: ${line}\n`, () => process.exit(code));
+}
+
 if (require.main === module) {
+  // The Google client libraries can leave a rejection unhandled (e.g. no Application Default
+  // Credentials): one line, not a stack trace.
+  process.on("unhandledRejection", (reason) => {
+    exitAfter(reason instanceof Error ? reason.message : String(reason), 1);
+  });
   main(process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code;
@@ -258,6 +281,10 @@ if (require.main === module) {
       if (typeof parseError === "string" && parseError.startsWith("ERR_PARSE_ARGS")) {
         process.stderr.write(`officernd-backup: ${(error as Error).message}\n${usage()}\n`);
         process.exitCode = 2;
+        return;
+      }
+      if (error instanceof FirestoreUnreachableError) {
+        exitAfter(error.message, 1);
         return;
       }
       if (error instanceof ConfigError || error instanceof UsageError) {
