@@ -18,6 +18,11 @@ const LAYERS = [
     files: ["src/http/**"],
     below: ["shared", "officernd", "mirror", "backup", "webhooks", "status"],
   },
+  // Beside http, above status: alert transitions told by Slack and email.
+  {
+    files: ["src/notifications/**"],
+    below: ["shared", "officernd", "mirror", "backup", "status"],
+  },
 ];
 /** Folders and root files of the product that a lower layer may not import. */
 const PRODUCT = [
@@ -28,6 +33,7 @@ const PRODUCT = [
   "webhooks",
   "status",
   "http",
+  "notifications",
   "commands",
   "cli",
   "triggers",

@@ -234,3 +234,83 @@ export function loadStatusConfig(source: ConfigSource = process.env): StatusConf
 export function loadWebhookConfig(source: ConfigSource = process.env): WebhookConfig {
   return load(webhook, source);
 }
+
+// ---- Notifications (Slack, email) and the dashboard's address ---------------------------------
+
+/** BACKUP_SLACK_WEBHOOK_URL set to this turns Slack off (a deployed secret cannot be unset). */
+export const SLACK_OFF = "none";
+
+export const NOTIFICATION_DEFAULTS = {
+  BACKUP_ALERT_EMAILS: "",
+  BACKUP_MAIL_COLLECTION: "mail",
+  BACKUP_DASHBOARD_URL: "",
+} as const;
+
+export const notificationParams = {
+  /** Slack incoming-webhook URL (it is the credential), or `none`. */
+  BACKUP_SLACK_WEBHOOK_URL: defineSecret("BACKUP_SLACK_WEBHOOK_URL"),
+  BACKUP_ALERT_EMAILS: defineString("BACKUP_ALERT_EMAILS", {
+    default: NOTIFICATION_DEFAULTS.BACKUP_ALERT_EMAILS,
+    description: "Comma list of addresses alert emails go to; empty: no email",
+  }),
+  BACKUP_MAIL_COLLECTION: defineString("BACKUP_MAIL_COLLECTION", {
+    default: NOTIFICATION_DEFAULTS.BACKUP_MAIL_COLLECTION,
+    description: "Collection the Trigger Email extension watches",
+  }),
+  BACKUP_DASHBOARD_URL: defineString("BACKUP_DASHBOARD_URL", {
+    default: NOTIFICATION_DEFAULTS.BACKUP_DASHBOARD_URL,
+    description: "The dashboard's address, linked from alerts (e.g. https://<site>/); empty: none",
+  }),
+} as const;
+
+/** Plain http only to this machine: a stand-in Slack in tests and the local stack. */
+const LOOPBACK_HTTP = /^http:\/\/(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?\//;
+
+const slackUrl = z
+  .string()
+  .trim()
+  .optional()
+  .transform((v) => (v === undefined || v === SLACK_OFF ? null : v))
+  .pipe(
+    z
+      .url(`must be a Slack incoming-webhook URL (https://…) or ${SLACK_OFF}`)
+      .refine(
+        (u) => u.startsWith("https://") || LOOPBACK_HTTP.test(u),
+        `must be a Slack incoming-webhook URL (https://…) or ${SLACK_OFF}`,
+      )
+      .nullable(),
+  );
+
+const emailList = z
+  .string()
+  .default(NOTIFICATION_DEFAULTS.BACKUP_ALERT_EMAILS)
+  .transform((v) => [...new Set(v.split(",").map((a) => a.trim()))].filter((a) => a !== ""))
+  .pipe(
+    z.array(z.email("must be a comma list of email addresses")).max(50, "at most 50 addresses"),
+  );
+
+const notificationShape = {
+  BACKUP_SLACK_WEBHOOK_URL: slackUrl,
+  BACKUP_ALERT_EMAILS: emailList,
+  BACKUP_MAIL_COLLECTION: z
+    .string()
+    .trim()
+    .regex(/^(?!__)[A-Za-z0-9_-]{1,100}$/, "must be a collection id (letters, digits, - and _)")
+    .default(NOTIFICATION_DEFAULTS.BACKUP_MAIL_COLLECTION),
+  BACKUP_DASHBOARD_URL: httpUrl.optional(),
+};
+
+const notifications = section(notificationShape, (c) => ({
+  /** null: Slack off. */
+  slackWebhookUrl: c.BACKUP_SLACK_WEBHOOK_URL,
+  /** Empty: email off. */
+  alertEmails: c.BACKUP_ALERT_EMAILS,
+  mailCollection: c.BACKUP_MAIL_COLLECTION,
+  dashboardUrl: c.BACKUP_DASHBOARD_URL ?? null,
+}));
+export type NotificationConfig = z.output<typeof notifications.schema>;
+
+/** Where alerts go; both channels off when nothing is set (the CLI, the tests). */
+export function loadNotificationConfig(source: ConfigSource = process.env): NotificationConfig {
+  return load(notifications, source);
+}

@@ -5,3 +5,4 @@
 export { officeRndDataBackup } from "./triggers/scheduled-backup";
 export { api } from "./triggers/api";
 export { officeRndBackupNow, officeRndBackupTask } from "./triggers/manual-backup";
+export { officeRndBackupAlertCheck } from "./triggers/alert-check";

@@ -284,4 +284,44 @@ export const logs = {
   webhookStatsFailed(f: { what: string; error: string }) {
     emit("WARNING", "webhook_stats_failed", `Webhook ${f.what} not counted: ${f.error}`, f);
   },
+
+  // ---- Notifications (Slack, email) -------------------------------------------------------------
+  // Never the Slack URL, a token or a record: channels, condition codes, run ids, fixed words.
+
+  /** A message went out: `kind` alert | recovery | change | reminder; `open` what is open now. */
+  notificationSent(f: {
+    channel: string;
+    kind: string;
+    origin: string;
+    runId: string | null;
+    open: readonly string[];
+    opened: readonly string[];
+    resolved: readonly string[];
+  }) {
+    emit("INFO", "notification_sent", `Notification (${f.kind}) sent by ${f.channel}`, f);
+  },
+  /** A delivery failed; the next check tries again (the run it followed is unchanged). */
+  notificationFailed(f: {
+    channel: string;
+    kind: string;
+    origin: string;
+    runId: string | null;
+    open: readonly string[];
+    error: string;
+  }) {
+    emit(
+      "WARNING",
+      "notification_failed",
+      `Notification (${f.kind}) by ${f.channel} failed: ${f.error}`,
+      f,
+    );
+  },
+  /** The check itself failed (e.g. Firestore unavailable); nothing was sent, the next one retries. */
+  notificationCheckFailed(f: { origin: string; error: string }) {
+    emit("ERROR", "notification_check_failed", `Notification check failed: ${f.error}`, f);
+  },
+  /** Another check holds the lease (the end of a run and the hourly check met): it does the work. */
+  notificationCheckBusy(f: { origin: string }) {
+    emit("DEBUG", "notification_check_busy", "Notification check skipped: another is running", f);
+  },
 };

@@ -11,6 +11,7 @@ import {
   type ConfigSource,
 } from "./config";
 import { logs } from "./logs";
+import { runNotificationCheck } from "./notifications/run-check";
 import { createOfficeRndClient, type OfficeRndClientOptions } from "./officernd/client";
 import {
   createApp,
@@ -49,10 +50,12 @@ export async function runBackupNow(
 ): Promise<BackupRunResult> {
   const { config, reader } = prepare(deps);
   try {
-    return await runBackup(
+    const result = await runBackup(
       { db: deps.db, reader, config },
       { trigger, ...(runId ? { runId } : {}) },
     );
+    await afterRecorded(deps);
+    return result;
   } finally {
     reader.close();
   }
@@ -88,6 +91,7 @@ export async function runBackupFromFunction(
       functionName,
       runId: result.runId,
     });
+    await afterRecorded(deps);
     return result;
   }
 }
@@ -106,7 +110,12 @@ export async function startBackup(
     reader.close();
     return { busy: true, heldBy: start.heldBy, expiresAt: start.expiresAt };
   }
-  const completion = start.completion.finally(() => reader.close());
+  const completion = start.completion
+    .finally(() => reader.close())
+    .then(async (result) => {
+      await afterRecorded(deps);
+      return result;
+    });
   return { busy: false, runId: start.runId, completion };
 }
 
@@ -185,4 +194,28 @@ export function createProductApp(deps: {
       secrets: webhookSetup.ok ? [webhookSetup.settings.secret] : [],
     },
   );
+}
+
+/**
+ * After a run is recorded: tell operators of alert transitions by Slack and email
+ * (notifications/). It never throws, so a notification cannot change the run's outcome.
+ */
+async function afterRecorded(deps: RunDeps): Promise<void> {
+  await runNotificationCheck(
+    { db: deps.db, ...(deps.source ? { source: deps.source } : {}) },
+    "run",
+    "notifications",
+  );
+}
+
+/**
+ * The scheduled alert check (triggers/alert-check.ts): a run that never happens records nothing,
+ * so the 48-hour condition is noticed here; it also retries failed deliveries and sends the
+ * daily reminders. Never throws.
+ */
+export function checkAlertsNow(
+  deps: Parameters<typeof runNotificationCheck>[0],
+  functionName: string,
+): ReturnType<typeof runNotificationCheck> {
+  return runNotificationCheck(deps, "schedule", functionName);
 }

@@ -3,14 +3,15 @@ import { onTaskDispatched } from "firebase-functions/v2/tasks";
 import { z } from "zod";
 import { BACKUP_TRIGGERS } from "../backup/documents";
 import { shouldRetry } from "../backup/run";
-import { params } from "../config";
+import { notificationParams, params } from "../config";
 import { defaultFirestore } from "../firebase";
 import { BACKUP_TASK_FUNCTION, runBackupFromFunction } from "../wiring";
 
 const runOptions = {
   timeoutSeconds: 540,
   memory: "512MiB" as const,
-  secrets: [params.OFFICERND_CLIENT_SECRET],
+  // The Slack webhook: the alert check after each run (wiring.ts) posts with it.
+  secrets: [params.OFFICERND_CLIENT_SECRET, notificationParams.BACKUP_SLACK_WEBHOOK_URL],
 };
 
 /**

@@ -1,6 +1,6 @@
 import { onSchedule } from "firebase-functions/v2/scheduler";
 import { shouldRetry } from "../backup/run";
-import { params } from "../config";
+import { notificationParams, params } from "../config";
 import { defaultFirestore } from "../firebase";
 import { runBackupFromFunction } from "../wiring";
 
@@ -31,7 +31,8 @@ export const officeRndDataBackup = onSchedule(
     retryCount: 2,
     minBackoffSeconds: 600,
     maxBackoffSeconds: 1200,
-    secrets: [params.OFFICERND_CLIENT_SECRET],
+    // The Slack webhook: the alert check after each run (wiring.ts) posts with it.
+    secrets: [params.OFFICERND_CLIENT_SECRET, notificationParams.BACKUP_SLACK_WEBHOOK_URL],
   },
   async () => {
     const result = await runBackupFromFunction(

@@ -3,7 +3,14 @@ import { join } from "node:path";
 import { Expression } from "firebase-functions/params";
 import { resolveParams } from "firebase-tools/lib/deploy/functions/params";
 import { parseStrict } from "firebase-tools/lib/functions/env";
-import { loadAlertThreshold, loadBackupConfig, loadWebhookConfig, params } from "../../src/config";
+import {
+  loadAlertThreshold,
+  loadBackupConfig,
+  loadNotificationConfig,
+  loadWebhookConfig,
+  notificationParams,
+  params as coreParams,
+} from "../../src/config";
 
 /**
  * functions/.env, committed, holds every non-secret param that has a default, with that default,
@@ -11,6 +18,9 @@ import { loadAlertThreshold, loadBackupConfig, loadWebhookConfig, params } from 
  * own dotenv parser. Secrets never appear in it; the values without a default (the OfficeRnD
  * organization and client) belong in .env.<project>.
  */
+
+/** Every param the functions declare: the core ones and the notifications' (config.ts). */
+const params = { ...coreParams, ...notificationParams };
 
 const envFile = parseStrict(readFileSync(join(__dirname, "..", "..", ".env"), "utf8"));
 
@@ -40,6 +50,7 @@ describe("functions/.env", () => {
   it("holds no secret and none of the per-project values", () => {
     const absent = declared.filter((p) => p.secret || p.fallback === null).map((p) => p.name);
     expect(absent.sort()).toEqual([
+      "BACKUP_SLACK_WEBHOOK_URL",
       "BACKUP_STATUS_TOKEN",
       "OFFICERND_CLIENT_ID",
       "OFFICERND_CLIENT_SECRET",
@@ -64,6 +75,12 @@ describe("functions/.env", () => {
     expect(loadAlertThreshold(envFile)).toBe(10);
     const webhook = loadWebhookConfig({ ...envFile, OFFICERND_WEBHOOK_SECRET: "whsec-test" });
     expect(webhook.toleranceSeconds).toBe(300);
+    expect(loadNotificationConfig(envFile)).toEqual({
+      slackWebhookUrl: null,
+      alertEmails: [],
+      mailCollection: "mail",
+      dashboardUrl: null,
+    });
   });
 });
 

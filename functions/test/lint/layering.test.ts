@@ -29,6 +29,12 @@ describe("layering lint", () => {
     ["src/status/status.ts", "../http/app"],
     ["src/http/errors.ts", "../wiring"],
     ["src/http/routes/webhook.ts", "../../commands/check-command"],
+    ["src/notifications/check.ts", "../http/app"],
+    ["src/notifications/check.ts", "../webhooks/apply"],
+    ["src/notifications/check.ts", "../wiring"],
+    ["src/http/app.ts", "../notifications/check"],
+    ["src/status/status.ts", "../notifications/check"],
+    ["src/backup/run.ts", "../notifications/check"],
   ])(
     "%s may not import %s",
     async (file, from) => {
@@ -46,6 +52,11 @@ describe("layering lint", () => {
     ["src/status/status.ts", "./webhooks"],
     ["src/status/status.ts", "../backup/metadata"],
     ["src/http/routes/webhook.ts", "../../webhooks/apply"],
+    ["src/notifications/check.ts", "../status/metrics"],
+    ["src/notifications/check.ts", "../backup/metadata"],
+    ["src/notifications/state.ts", "../mirror/collections"],
+    ["src/notifications/message.ts", "../officernd/resources"],
+    ["src/notifications/slack.ts", "../shared/redactor"],
   ])(
     "%s may import %s",
     async (file, from) => {
