@@ -133,6 +133,24 @@ export const logs = {
       f,
     );
   },
+  /** The lease is held but its holder has not been seen renewing it: watching it lapse. */
+  backupLockWaiting(f: { runId: string; heldBy: string; expiresAt: string }) {
+    emit(
+      "INFO",
+      "backup_lock_waiting",
+      `Backup ${f.runId} waits: run ${f.heldBy} holds the lock (expires ${f.expiresAt})`,
+      f,
+    );
+  },
+  /** A lease whose heartbeat had stopped (a killed run) lapsed and was taken over. */
+  backupLockTakenOver(f: { runId: string; previousRunId: string; waitedMs: number }) {
+    emit(
+      "WARNING",
+      "backup_lock_taken_over",
+      `Backup ${f.runId} took over the lock of run ${f.previousRunId}, whose heartbeat had stopped`,
+      f,
+    );
+  },
   /**
    * The one summary entry per run; the log-based metrics in monitoring/ read its fields
    * (status, missingRecords, syncHealth.<resource>), and test/monitoring/monitoring.test.ts holds them

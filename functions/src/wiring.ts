@@ -1,4 +1,5 @@
 import type { Firestore } from "firebase-admin/firestore";
+import { z } from "zod";
 import { beginBackup, recordConfigFailure, runBackup, type BackupRunResult } from "./backup/run";
 import type { BackupTrigger } from "./backup/documents";
 import { readBackupLock } from "./backup/lock";
@@ -33,6 +34,34 @@ export interface RunDeps {
   db: Firestore;
   source?: ConfigSource;
   clientOptions?: OfficeRndClientOptions;
+  /**
+   * The run's time budget: a deployed function's timeoutSeconds less a margin
+   * (functionTimeBudgetMs). BACKUP_TIME_BUDGET_SECONDS, when set, gives one too (the CLI has none
+   * otherwise); the shorter applies.
+   */
+  timeBudgetMs?: number;
+}
+
+/** A run's time budget in seconds; unset or empty: none. Not a param (yet): read here, for now. */
+export const TIME_BUDGET_VARIABLE = "BACKUP_TIME_BUDGET_SECONDS";
+const timeBudgetSeconds = z.coerce
+  .number({ error: "must be a number of seconds" })
+  .positive("must be a positive number of seconds")
+  .max(86_400, "must be at most 86400 seconds (a day)");
+
+/** The run's time budget as BackupDeps takes it; throws ConfigError naming the variable. */
+function timeBudget({ source = process.env, timeBudgetMs }: RunDeps): { timeBudgetMs?: number } {
+  const raw = source[TIME_BUDGET_VARIABLE]?.trim();
+  let fromEnv: number | undefined;
+  if (raw) {
+    const parsed = timeBudgetSeconds.safeParse(raw);
+    if (!parsed.success) {
+      throw new ConfigError(TIME_BUDGET_VARIABLE, parsed.error.issues[0]?.message ?? "is invalid");
+    }
+    fromEnv = Math.round(parsed.data * 1000);
+  }
+  const budgets = [timeBudgetMs, fromEnv].filter((b) => b !== undefined);
+  return budgets.length === 0 ? {} : { timeBudgetMs: Math.min(...budgets) };
 }
 
 /** Validates the configuration (throws ConfigError naming the variable) before anything runs. */
@@ -48,10 +77,11 @@ export async function runBackupNow(
   trigger: BackupTrigger,
   runId?: string,
 ): Promise<BackupRunResult> {
+  const budget = timeBudget(deps);
   const { config, reader } = prepare(deps);
   try {
     const result = await runBackup(
-      { db: deps.db, reader, config },
+      { db: deps.db, reader, config, ...budget },
       { trigger, ...(runId ? { runId } : {}) },
     );
     await afterRecorded(deps);
@@ -104,8 +134,9 @@ export async function startBackup(
   deps: RunDeps,
   trigger: BackupTrigger,
 ): Promise<ManualBackupResult & { completion?: Promise<BackupRunResult> }> {
+  const budget = timeBudget(deps);
   const { config, reader } = prepare(deps);
-  const start = await beginBackup({ db: deps.db, reader, config }, { trigger });
+  const start = await beginBackup({ db: deps.db, reader, config, ...budget }, { trigger });
   if (start.busy) {
     reader.close();
     return { busy: true, heldBy: start.heldBy, expiresAt: start.expiresAt };

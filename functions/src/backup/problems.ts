@@ -3,6 +3,7 @@ import { OfficeRndError } from "../officernd/types";
 import { safeErrorMessage } from "./metadata";
 import { DuplicateRecordError } from "./reconcile";
 import { grpcCode, isTransientFirestoreError } from "../mirror/firestore-errors";
+import { formatSeconds, TimeBudgetError } from "./time-budget";
 
 /**
  * What can go wrong in a run, as data: one problem per cause, each with a code, a one-line
@@ -17,6 +18,8 @@ export type BackupErrorCode =
   | "firestore_write"
   | "firestore_unavailable"
   | "lock_lost"
+  /** The run reached its time budget and stopped (not OfficeRnD's per-request `timeout`). */
+  | "time_budget"
   | "shrink_guard"
   | "incomplete_listing"
   | "invalid_records"
@@ -41,6 +44,8 @@ const PRIORITY: readonly BackupErrorCode[] = [
   "internal",
   "firestore_unavailable",
   "firestore_read",
+  // Why the run ended early: ranks above the reads and the sync it cut short.
+  "time_budget",
   "auth",
   "org_not_found",
   "forbidden",
@@ -91,6 +96,8 @@ export function apiProblem(resource: ResourceName, error: unknown): BackupError 
       resource,
     };
   }
+  if (error instanceof TimeBudgetError)
+    return timeBudgetProblem(error.budgetMs, "reading", resource);
   if (error instanceof DuplicateRecordError) {
     // A record that moved between pages mid-listing: a later listing will not see it twice.
     return { code: "duplicate_id", message: describeError(error), retryable: true, resource };
@@ -126,10 +133,10 @@ export function internalProblem(
   };
 }
 
-/** The run outlived its lease and another run took over: it must not write on. */
+/** The run's lease was taken over, or not renewed within the renew deadline: no more writes. */
 export class LockLostError extends Error {
   constructor(runId: string) {
-    super(`run ${runId} lost its lock (lease expired and taken over): sync stopped`);
+    super(`run ${runId} lost its lock (taken over, or not renewed in time): sync stopped`);
     this.name = "LockLostError";
   }
 }
@@ -140,5 +147,24 @@ export function lockLostProblem(runId: string): BackupError {
     message: new LockLostError(runId).message,
     retryable: false,
     resource: null,
+  };
+}
+
+/**
+ * The run stopped at its time budget. Retryable: a later attempt (Cloud Scheduler's retry) starts
+ * from what this one wrote, and writes only what still differs.
+ */
+export function timeBudgetProblem(
+  budgetMs: number,
+  phase: "reading" | "syncing" | "before syncing",
+  resource: ResourceName | null = null,
+): BackupError {
+  return {
+    code: "time_budget",
+    message:
+      `${resource === null ? "" : `${resource}: `}the run stopped ${phase} at its time budget ` +
+      `(${formatSeconds(budgetMs)}) to record itself before its function's timeout`,
+    retryable: true,
+    resource,
   };
 }

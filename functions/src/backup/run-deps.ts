@@ -19,8 +19,18 @@ export interface BackupDeps {
   config: BackupConfig;
   /** The run's clock (lock, timestamps); durations use a monotonic clock. */
   now?: () => Date;
-  /** Lease length; renewed every third of it while the run lasts (default 15 minutes). */
+  /**
+   * Lease length (default 15 s, ./lock.ts); the renew deadline and the retry period scale with it
+   * in Kubernetes' proportions (10 s and 2 s for 15 s). Tests shorten it.
+   */
   lockTtlMs?: number;
+  /**
+   * The run's time budget, from its start: past it the run stops reading and writing, records a
+   * failed run (`time_budget`, retryable) and releases its lease (./time-budget.ts). The deployed
+   * functions derive it from their timeoutSeconds; the CLI has none unless
+   * BACKUP_TIME_BUDGET_SECONDS is set. Undefined: no budget.
+   */
+  timeBudgetMs?: number;
   /** Writes per chunk (default 500). */
   writeChunkSize?: number;
   /** Documents per Firestore query when indexing a collection (default 1000). */

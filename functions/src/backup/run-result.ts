@@ -94,9 +94,10 @@ export function withProblem(result: BackupRunResult, problem: BackupError): Back
 }
 
 /**
- * Whether the scheduled function should rethrow this result, so Cloud Scheduler retries it:
- * only a failure a later attempt may fix (see the policy in ./run.ts).
+ * Whether the function should rethrow this result, so Cloud Scheduler (or Cloud Tasks) retries
+ * it: a failure a later attempt may fix, or a scheduled run that found another in progress (its
+ * `busy` error is retryable only then; see the policy in ./run.ts).
  */
 export function shouldRetry(result: BackupRunResult): boolean {
-  return result.status === "failed" && result.error !== null && result.error.retryable;
+  return result.status !== "completed" && result.error !== null && result.error.retryable;
 }

@@ -23,12 +23,20 @@
  *   write is conditional on the version read, so the next run converges.
  * - A document changed after this run read it (a webhook): left alone, counted in `conflicts`,
  *   the run still `completed` but not `inSync`; the next run compares it again.
- * - Another run holds the lock: status `busy`, nothing written, no metadata change, logged.
+ * - Another run holds the lock: status `busy`, nothing written, no metadata change, logged. A
+ *   lease whose heartbeat stopped (a killed run) is waited out, at most one lease (15 s), and
+ *   taken over (./lock.ts).
+ * - The run's lease was taken over, or not renewed within the renew deadline: no further chunk is
+ *   written; `failed` (`lock_lost`).
+ * - The run reached its time budget (`deps.timeBudgetMs`, ./time-budget.ts): reads are aborted,
+ *   no further chunk is written, and the run is recorded `failed` (`time_budget`, retryable) and
+ *   releases its lease before its function's timeout would kill it unrecorded.
  *
- * What the scheduled function does with the result (rethrow policy):
- * - `completed` or `busy`: return normally.
+ * What the scheduled function does with the result (rethrow policy, `shouldRetry`):
+ * - `completed`: return normally.
  * - `failed` with `error.retryable` (OfficeRnD 429/5xx/network/timeouts that outlasted the
- *   client's retries, Firestore unavailable, the sync interrupted): rethrow, so Cloud Scheduler's
+ *   client's retries, Firestore unavailable, the sync interrupted, the time budget spent), or
+ *   `busy` when scheduled: rethrow, so Cloud Scheduler's
  *   retry config retries the run later (retries are safe: nothing half-applied can be wrong, and
  *   a retry that finds the data in sync writes nothing).
  * - `failed` and not retryable (shrink guard, rejected or unstorable records, bad credentials or
@@ -36,19 +44,43 @@
  *   in the metadata, in /errors and in the logs, where the alerts look.
  */
 import { performance } from "node:perf_hooks";
+import { setTimeout as sleep } from "node:timers/promises";
 import { logs } from "../logs";
 import type { ClientStats } from "../officernd/types";
-import { FirestoreTimeoutError, within } from "../mirror/deadline";
+import { within } from "../mirror/deadline";
 import type { ApiStats, BackupTrigger } from "./documents";
-import { acquireBackupLock, keepLeaseAlive, releaseBackupLock } from "./lock";
+import {
+  keepLeaseAlive,
+  leaseTiming,
+  releaseBackupLock,
+  takeBackupLease,
+  type LeaseHeartbeat,
+  type LeaseHolder,
+  type LeaseTiming,
+  type LockAttempt,
+} from "./lock";
 import { newRunId, safeErrorMessage } from "./metadata";
 import { planSync, type SyncPlan } from "./plan";
-import { firestoreProblem, internalProblem, type BackupError } from "./problems";
+import {
+  firestoreProblem,
+  internalProblem,
+  lockLostProblem,
+  timeBudgetProblem,
+  type BackupError,
+} from "./problems";
 import { readAllResources } from "./read-phase";
 import { recordRun } from "./record-phase";
 import { firestoreTimeout, type BackupDeps, type BackupOptions } from "./run-deps";
 import { buildRunResult, type BackupRunResult, type RunIdentity } from "./run-result";
-import { syncPlan } from "./sync-phase";
+import { syncPlan, type SyncResult } from "./sync-phase";
+import {
+  budgetedHooks,
+  budgetedReader,
+  startTimeBudget,
+  STOP_GRACE_MS,
+  WIND_DOWN_STEP_MS,
+  type TimeBudget,
+} from "./time-budget";
 
 export type { BackupDeps, BackupHooks, BackupOptions } from "./run-deps";
 export type { BackupError, BackupErrorCode } from "./problems";
@@ -77,7 +109,8 @@ interface RunContext extends RunIdentity {
 /**
  * Takes the lock and starts a run. Busy: `{busy: true, heldBy, expiresAt}` (nothing else done;
  * logged). Otherwise `{busy: false, runId, completion}`: completion resolves with the result and
- * never rejects (an HTTP route can answer 202 with the run id, or 409 when busy).
+ * never rejects (an HTTP route can answer 202 with the run id, or 409 when busy). A lease whose
+ * holder stopped renewing it (a killed run) is waited out, at most one lease (./lock.ts).
  */
 export async function beginBackup(deps: BackupDeps, options: BackupOptions): Promise<BackupStart> {
   const now = deps.now ?? (() => new Date());
@@ -92,22 +125,17 @@ export async function beginBackup(deps: BackupDeps, options: BackupOptions): Pro
     statsBefore: deps.reader.stats(),
   };
   const { runId } = ctx;
-  const acquiring = acquireBackupLock(deps.db, {
-    runId,
-    trigger: options.trigger,
-    now: startedAt,
-    ttlMs: deps.lockTtlMs,
-  });
-  let attempt: Awaited<typeof acquiring>;
+  const timing = leaseTiming(deps.lockTtlMs);
+  let attempt: LockAttempt;
   try {
-    attempt = await within(acquiring, firestoreTimeout(deps));
+    attempt = await takeBackupLease(deps.db, {
+      runId,
+      trigger: options.trigger,
+      now,
+      timing,
+      stepTimeoutMs: firestoreTimeout(deps),
+    });
   } catch (error) {
-    if (error instanceof FirestoreTimeoutError) {
-      // Should Firestore answer after all, give the lease back: no run will hold it.
-      acquiring
-        .then((late) => (late.acquired ? releaseBackupLock(deps.db, runId) : false))
-        .catch(() => false);
-    }
     // Firestore is unreachable: there is no run to protect, and the record will likely fail too.
     const problem = firestoreProblem(
       "firestore_unavailable",
@@ -125,7 +153,10 @@ export async function beginBackup(deps: BackupDeps, options: BackupOptions): Pro
     const busy: BackupError = {
       code: "busy",
       message: `run ${attempt.heldBy} (${attempt.trigger}) is in progress; its lock expires at ${attempt.expiresAt.toISOString()}`,
-      retryable: false,
+      // A scheduled run that finds another in progress is retried by Cloud Scheduler: counted as
+      // done, it would skip the day's backup should the other run fail or die. Manual callers
+      // see `busy` (and a task's duplicate delivery must not run again).
+      retryable: options.trigger === "schedule",
       resource: null,
     };
     const heldBy = {
@@ -143,27 +174,77 @@ export async function beginBackup(deps: BackupDeps, options: BackupOptions): Pro
     };
   }
   logs.backupStarted({ runId, trigger: options.trigger });
+  const { holder } = attempt;
   const completion = (async () => {
+    const budget = startTimeBudget(deps.timeBudgetMs, ctx.started);
+    // Once the budget is spent, recording and releasing must fit in what is left of the margin.
+    const stepMs = () =>
+      budget.spent ? Math.min(firestoreTimeout(deps), WIND_DOWN_STEP_MS) : firestoreTimeout(deps);
     try {
-      return await recordRun(deps, await execute(ctx));
+      const result = await execute(ctx, holder, timing, budget);
+      return await recordRun({ ...deps, firestoreTimeoutMs: stepMs() }, result);
     } finally {
-      // Bounded: when Firestore is down the lease stays until it expires.
-      await within(releaseBackupLock(deps.db, runId), firestoreTimeout(deps)).catch(() => false);
+      budget.dispose();
+      // Bounded: when Firestore is down the lease stays until it lapses (seconds).
+      await within(releaseBackupLock(deps.db, holder), stepMs()).catch(() => false);
     }
   })();
   return { busy: false, runId, completion };
 }
 
-/** The run itself, under its lease: read → plan → sync. Never throws. */
-async function execute(ctx: RunContext): Promise<BackupRunResult> {
-  const { deps, runId } = ctx;
-  const lease = keepLeaseAlive(deps.db, runId, ctx.now, deps.lockTtlMs);
+/**
+ * The run itself, under its lease and within its time budget: read → plan → sync. Never throws.
+ * Phases still busy STOP_GRACE_MS after the budget is spent are left behind (reads are harmless;
+ * the sync starts no chunk past the budget, and every write is conditional on the version read).
+ */
+async function execute(
+  ctx: RunContext,
+  holder: LeaseHolder,
+  timing: LeaseTiming,
+  budget: TimeBudget,
+): Promise<BackupRunResult> {
+  const deps: BackupDeps = {
+    ...ctx.deps,
+    reader: budgetedReader(ctx.deps.reader, budget),
+    hooks: budgetedHooks(ctx.deps.hooks, budget),
+  };
+  const lease = keepLeaseAlive(deps.db, holder, ctx.now, timing);
+  const progress: { plan: SyncPlan | null } = { plan: null };
+  const work = runPhases(ctx, deps, lease, budget, progress);
+  try {
+    if (budget.budgetMs === null) return await work;
+    const cutOff = budget.whenSpent
+      .then(() => sleep(STOP_GRACE_MS, null, { ref: false }))
+      .then(() => null);
+    const done = await Promise.race([work, cutOff]);
+    if (done !== null) return done;
+    const { plan } = progress;
+    const stopped = timeBudgetProblem(budget.budgetMs, plan === null ? "reading" : "syncing");
+    return finish(ctx, [...(plan?.problems ?? []), stopped], { plan });
+  } finally {
+    lease.stop();
+  }
+}
+
+async function runPhases(
+  ctx: RunContext,
+  deps: BackupDeps,
+  lease: LeaseHeartbeat,
+  budget: TimeBudget,
+  progress: { plan: SyncPlan | null },
+): Promise<BackupRunResult> {
+  const { runId } = ctx;
   let plan: SyncPlan | null = null;
   try {
     const reads = await readAllResources(deps, runId);
     plan = planSync(reads, deps.config);
-    const synced = await syncPlan(deps, { runId, now: ctx.now, lease }, plan);
-    return finish(ctx, [...plan.problems, ...synced.problems], {
+    progress.plan = plan;
+    const synced = await syncUnlessStopped(ctx, deps, lease, budget, plan);
+    const problems = [...plan.problems, ...synced.problems];
+    if (budget.stopped && !problems.some((p) => p.code === "time_budget")) {
+      problems.push(timeBudgetProblem(budget.budgetMs ?? 0, "syncing"));
+    }
+    return finish(ctx, problems, {
       plan,
       written: synced.written,
       conflicts: synced.conflicts,
@@ -174,9 +255,27 @@ async function execute(ctx: RunContext): Promise<BackupRunResult> {
       internalProblem("backup failed unexpectedly", error),
     ];
     return finish(ctx, problems, { plan });
-  } finally {
-    lease.stop();
   }
+}
+
+/** The sync, unless the run may no longer write: its lease is lost or its budget spent. */
+function syncUnlessStopped(
+  ctx: RunContext,
+  deps: BackupDeps,
+  lease: LeaseHeartbeat,
+  budget: TimeBudget,
+  plan: SyncPlan,
+): Promise<SyncResult> {
+  const nothing = (problem: BackupError) =>
+    Promise.resolve({ written: 0, conflicts: 0, problems: [problem] });
+  if (plan.writes.length > 0 && !plan.readFailed) {
+    if (lease.lost) return nothing(lockLostProblem(ctx.runId));
+    if (budget.spent) {
+      budget.stopped = true;
+      return nothing(timeBudgetProblem(budget.budgetMs ?? 0, "before syncing"));
+    }
+  }
+  return syncPlan(deps, { runId: ctx.runId, now: ctx.now, lease }, plan);
 }
 
 /** The run's result as it stands now (./run-result.ts builds every result). */

@@ -3,12 +3,20 @@ import { onTaskDispatched } from "firebase-functions/v2/tasks";
 import { z } from "zod";
 import { BACKUP_TRIGGERS } from "../backup/documents";
 import { shouldRetry } from "../backup/run";
+import { functionTimeBudgetMs } from "../backup/time-budget";
 import { notificationParams, params } from "../config";
 import { defaultFirestore } from "../firebase";
 import { BACKUP_TASK_FUNCTION, runBackupFromFunction } from "../wiring";
 
+/** The runs stop a margin before the timeout, to record themselves (backup/time-budget.ts). */
+const TIMEOUT_SECONDS = 540;
+const runDeps = () => ({
+  db: defaultFirestore(),
+  timeBudgetMs: functionTimeBudgetMs(TIMEOUT_SECONDS),
+});
+
 const runOptions = {
-  timeoutSeconds: 540,
+  timeoutSeconds: TIMEOUT_SECONDS,
   memory: "512MiB" as const,
   // The Slack webhook: the alert check after each run (wiring.ts) posts with it.
   secrets: [params.OFFICERND_CLIENT_SECRET, notificationParams.BACKUP_SLACK_WEBHOOK_URL],
@@ -27,11 +35,7 @@ export const officeRndBackupNow = onCall({ ...runOptions, maxInstances: 1 }, asy
       "only admins (custom claim admin: true) may run a backup",
     );
   }
-  const result = await runBackupFromFunction(
-    { db: defaultFirestore() },
-    "officeRndBackupNow",
-    "manual",
-  );
+  const result = await runBackupFromFunction(runDeps(), "officeRndBackupNow", "manual");
   return {
     runId: result.runId,
     status: result.status,
@@ -59,7 +63,7 @@ export const officeRndBackupTask = onTaskDispatched(
   async (request) => {
     const task = taskSchema.parse(request.data);
     const result = await runBackupFromFunction(
-      { db: defaultFirestore() },
+      runDeps(),
       BACKUP_TASK_FUNCTION,
       task.trigger,
       task.runId,

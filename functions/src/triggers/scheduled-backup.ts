@@ -1,8 +1,12 @@
 import { onSchedule } from "firebase-functions/v2/scheduler";
 import { shouldRetry } from "../backup/run";
+import { functionTimeBudgetMs } from "../backup/time-budget";
 import { notificationParams, params } from "../config";
 import { defaultFirestore } from "../firebase";
 import { runBackupFromFunction } from "../wiring";
+
+/** The function's timeout; its runs stop a margin before it (see below). */
+const TIMEOUT_SECONDS = 540;
 
 /**
  * officeRndDataBackup: the daily drift check and full sync (the engine is backup/run.ts).
@@ -12,11 +16,14 @@ import { runBackupFromFunction } from "../wiring";
  *   Firebase CLI loads this file); the time zone is the BACKUP_TIME_ZONE param.
  * - timeoutSeconds 540: a full read of 10,000 members, 5,000 opportunities and 2,000 companies is
  *   ~340 API requests, about 70 s at the default 300 reads a minute, plus the Firestore pass;
- *   540 s leaves room for Retry-After waits. It is below the 15-minute backup lock lease.
+ *   540 s leaves room for Retry-After waits. The run's time budget is 60 s less (480 s): past
+ *   it the run stops, records `time_budget` and frees its lease instead of being killed
+ *   unrecorded (backup/time-budget.ts).
  * - memory 512MiB: the Firestore side is indexed as id -> hash, only differing records are held.
  * - maxInstances 1 and the Firestore lock: never two runs at once.
  * - Retries: a failed run whose cause is transient (OfficeRnD 429/5xx/network after the client's
- *   own retries, Firestore unavailable) is rethrown, so Cloud Scheduler tries again after 10,
+ *   own retries, Firestore unavailable, the time budget spent) is rethrown, and so is `busy`
+ *   (another run held the lock: it may yet fail or die), so Cloud Scheduler tries again after 10,
  *   then 20 minutes. Failures a retry cannot fix (shrink guard, invalid records, bad credentials)
  *   return normally: they are in the metadata, /errors and the logs, where the alerts look. So
  *   does a missing or malformed param or secret (`config_error`, naming the variable).
@@ -25,7 +32,7 @@ export const officeRndDataBackup = onSchedule(
   {
     schedule: process.env.BACKUP_SCHEDULE || "every 24 hours",
     timeZone: params.BACKUP_TIME_ZONE,
-    timeoutSeconds: 540,
+    timeoutSeconds: TIMEOUT_SECONDS,
     memory: "512MiB",
     maxInstances: 1,
     retryCount: 2,
@@ -36,14 +43,13 @@ export const officeRndDataBackup = onSchedule(
   },
   async () => {
     const result = await runBackupFromFunction(
-      { db: defaultFirestore() },
+      { db: defaultFirestore(), timeBudgetMs: functionTimeBudgetMs(TIMEOUT_SECONDS) },
       "officeRndDataBackup",
       "schedule",
     );
     if (shouldRetry(result)) {
-      throw new Error(
-        `backup ${result.runId} failed (${result.error?.code}); Cloud Scheduler will retry`,
-      );
+      const { runId, status, error } = result;
+      throw new Error(`backup ${runId} ${status} (${error?.code}); Cloud Scheduler will retry`);
     }
   },
 );

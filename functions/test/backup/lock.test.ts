@@ -1,10 +1,20 @@
+import { performance } from "node:perf_hooks";
+import { setTimeout as sleep } from "node:timers/promises";
+import type { Firestore } from "firebase-admin/firestore";
 import {
   acquireBackupLock,
-  LOCK_TTL_MS,
+  keepLeaseAlive,
+  LEASE_DURATION_MS,
+  leaseTiming,
   lockRef,
   readBackupLock,
   releaseBackupLock,
+  RENEW_DEADLINE_MS,
   renewBackupLock,
+  RETRY_PERIOD_MS,
+  takeBackupLease,
+  type LeaseHolder,
+  type LockAttempt,
 } from "../../src/backup/lock";
 import { createTestFirestore, type TestFirestore } from "../harness/firestore";
 
@@ -17,64 +27,236 @@ beforeEach(() => {
 });
 afterEach(() => fs.close());
 
-it("lets one run hold the lease; a second sees who holds it and until when", async () => {
-  const first = await acquireBackupLock(fs.db, { runId: "run-a", trigger: "schedule", now: T0 });
-  expect(first.acquired).toBe(true);
-  const second = await acquireBackupLock(fs.db, {
-    runId: "run-b",
-    trigger: "manual",
-    now: later(1000),
-  });
-  expect(second).toEqual({
-    acquired: false,
-    heldBy: "run-a",
+function holderOf(attempt: LockAttempt): LeaseHolder {
+  if (!attempt.acquired) throw new Error(`not acquired: held by ${attempt.heldBy}`);
+  return attempt.holder;
+}
+
+/** A short lease for the tests that wait: 1.5 s, renew deadline 1 s, retry period 200 ms. */
+const SHORT = leaseTiming(1_500);
+
+function take(db: Firestore, runId: string, now: () => Date = () => new Date()) {
+  return takeBackupLease(db, {
+    runId,
     trigger: "schedule",
-    expiresAt: later(LOCK_TTL_MS),
+    now,
+    timing: SHORT,
+    stepTimeoutMs: 10_000,
   });
-  expect((await readBackupLock(fs.db, later(1000)))?.runId).toBe("run-a");
-});
+}
 
-it("only one of many simultaneous runs gets it (transaction)", async () => {
-  const attempts = await Promise.all(
-    Array.from({ length: 6 }, (_, i) =>
-      acquireBackupLock(fs.db, { runId: `run-${i}`, trigger: "cli", now: T0 }),
-    ),
-  );
-  expect(attempts.filter((a) => a.acquired)).toHaveLength(1);
-});
-
-it("an expired lease (a crashed run) is taken over", async () => {
-  await acquireBackupLock(fs.db, { runId: "crashed", trigger: "schedule", now: T0 });
-  const next = await acquireBackupLock(fs.db, {
-    runId: "next",
-    trigger: "schedule",
-    now: later(LOCK_TTL_MS + 1),
+describe("the lease document", () => {
+  it("Kubernetes leader election's timing: 15 s lease, 10 s renew deadline, 2 s retry period", () => {
+    expect([LEASE_DURATION_MS, RENEW_DEADLINE_MS, RETRY_PERIOD_MS]).toEqual([
+      15_000, 10_000, 2_000,
+    ]);
+    expect(leaseTiming()).toEqual({
+      durationMs: 15_000,
+      renewDeadlineMs: 10_000,
+      retryPeriodMs: 2_000,
+    });
+    expect(SHORT).toEqual({ durationMs: 1_500, renewDeadlineMs: 1_000, retryPeriodMs: 200 });
   });
-  expect(next.acquired).toBe(true);
-  expect(await readBackupLock(fs.db, later(LOCK_TTL_MS + 2))).toMatchObject({ runId: "next" });
-  // The crashed run cannot release or renew the new holder's lease.
-  expect(await releaseBackupLock(fs.db, "crashed")).toBe(false);
-  expect(await renewBackupLock(fs.db, "crashed", later(LOCK_TTL_MS + 3))).toBe(false);
-  expect((await lockRef(fs.db).get()).get("runId")).toBe("next");
+
+  it("lets one run hold the lease; a second sees who holds it and until when", async () => {
+    const first = await acquireBackupLock(fs.db, { runId: "run-a", trigger: "schedule", now: T0 });
+    expect(first.acquired).toBe(true);
+    const second = await acquireBackupLock(fs.db, {
+      runId: "run-b",
+      trigger: "manual",
+      now: later(1000),
+    });
+    expect(second).toEqual({
+      acquired: false,
+      heldBy: "run-a",
+      trigger: "schedule",
+      expiresAt: later(LEASE_DURATION_MS),
+    });
+    expect((await readBackupLock(fs.db, later(1000)))?.runId).toBe("run-a");
+  });
+
+  it("only one of many simultaneous runs gets it (transaction)", async () => {
+    const attempts = await Promise.all(
+      Array.from({ length: 6 }, (_, i) =>
+        acquireBackupLock(fs.db, { runId: `run-${i}`, trigger: "cli", now: T0 }),
+      ),
+    );
+    expect(attempts.filter((a) => a.acquired)).toHaveLength(1);
+  });
+
+  it("an expired lease (a crashed run) is taken over; the crashed run cannot renew or release it", async () => {
+    const crashed = holderOf(
+      await acquireBackupLock(fs.db, { runId: "crashed", trigger: "schedule", now: T0 }),
+    );
+    const next = await acquireBackupLock(fs.db, {
+      runId: "next",
+      trigger: "schedule",
+      now: later(LEASE_DURATION_MS + 1),
+    });
+    expect(next.acquired).toBe(true);
+    expect(await readBackupLock(fs.db, later(LEASE_DURATION_MS + 2))).toMatchObject({
+      runId: "next",
+    });
+    expect(await releaseBackupLock(fs.db, crashed)).toBe(false);
+    expect(await renewBackupLock(fs.db, crashed, later(LEASE_DURATION_MS + 3))).toBe(false);
+    expect((await lockRef(fs.db).get()).get("runId")).toBe("next");
+  });
+
+  it("is renewed and released by its holder only", async () => {
+    const a = holderOf(
+      await acquireBackupLock(fs.db, { runId: "a", trigger: "cli", now: T0, ttlMs: 60_000 }),
+    );
+    expect(await renewBackupLock(fs.db, a, later(50_000), 60_000)).toBe(true);
+    // Without the renewal this would have expired at T0 + 60 s.
+    expect(
+      await acquireBackupLock(fs.db, { runId: "b", trigger: "cli", now: later(70_000) }),
+    ).toMatchObject({ acquired: false, heldBy: "a" });
+    expect(await releaseBackupLock(fs.db, { runId: "b", token: "t" })).toBe(false);
+    expect(await releaseBackupLock(fs.db, a)).toBe(true);
+    expect(await readBackupLock(fs.db, later(70_000))).toBeNull();
+    expect(
+      (await acquireBackupLock(fs.db, { runId: "b", trigger: "cli", now: later(70_000) })).acquired,
+    ).toBe(true);
+  });
+
+  it("a malformed lock document does not block runs forever", async () => {
+    await lockRef(fs.db).set({ runId: 42, note: "garbage" });
+    const attempt = await acquireBackupLock(fs.db, { runId: "a", trigger: "cli", now: T0 });
+    expect(attempt.acquired).toBe(true);
+  });
 });
 
-it("is renewed and released by its holder only", async () => {
-  await acquireBackupLock(fs.db, { runId: "a", trigger: "cli", now: T0, ttlMs: 60_000 });
-  expect(await renewBackupLock(fs.db, "a", later(50_000), 60_000)).toBe(true);
-  // Without the renewal this would have expired at T0 + 60 s.
-  expect(
-    await acquireBackupLock(fs.db, { runId: "b", trigger: "cli", now: later(70_000) }),
-  ).toMatchObject({ acquired: false, heldBy: "a" });
-  expect(await releaseBackupLock(fs.db, "b")).toBe(false);
-  expect(await releaseBackupLock(fs.db, "a")).toBe(true);
-  expect(await readBackupLock(fs.db, later(70_000))).toBeNull();
-  expect(
-    (await acquireBackupLock(fs.db, { runId: "b", trigger: "cli", now: later(70_000) })).acquired,
-  ).toBe(true);
+describe("each attempt owns the lease with its own token", () => {
+  it("a second delivery of the same task (same run id) neither takes, renews nor releases it", async () => {
+    // Cloud Tasks may deliver one task twice; both deliveries carry the task's run id.
+    const first = holderOf(
+      await acquireBackupLock(fs.db, { runId: "task-run", trigger: "manual", now: T0 }),
+    );
+    const duplicate = await acquireBackupLock(fs.db, {
+      runId: "task-run",
+      trigger: "manual",
+      now: later(1000),
+    });
+    expect(duplicate).toMatchObject({ acquired: false, heldBy: "task-run" });
+    const impostor: LeaseHolder = { runId: "task-run", token: "another-delivery" };
+    expect(await renewBackupLock(fs.db, impostor, later(2000))).toBe(false);
+    expect(await releaseBackupLock(fs.db, impostor)).toBe(false);
+    expect((await lockRef(fs.db).get()).get("token")).toBe(first.token);
+    expect(await renewBackupLock(fs.db, first, later(2000))).toBe(true);
+    expect(await releaseBackupLock(fs.db, first)).toBe(true);
+  });
+
+  it("the same attempt may take its own lease again", async () => {
+    const first = holderOf(await acquireBackupLock(fs.db, { runId: "r", trigger: "cli", now: T0 }));
+    const again = await acquireBackupLock(fs.db, {
+      runId: "r",
+      trigger: "cli",
+      now: later(1000),
+      token: first.token,
+    });
+    expect(again.acquired).toBe(true);
+  });
 });
 
-it("a malformed lock document does not block runs forever", async () => {
-  await lockRef(fs.db).set({ runId: 42, note: "garbage" });
-  const attempt = await acquireBackupLock(fs.db, { runId: "a", trigger: "cli", now: T0 });
-  expect(attempt.acquired).toBe(true);
+describe("a run that finds the lease held", () => {
+  it("takes over a lease whose heartbeat stopped once it lapses, within one lease", async () => {
+    await take(fs.db, "killed"); // taken, never renewed: its process died
+    const t = performance.now();
+    const next = await take(fs.db, "next");
+    const waited = performance.now() - t;
+    expect(next.acquired).toBe(true);
+    expect((await lockRef(fs.db).get()).get("runId")).toBe("next");
+    expect(waited).toBeLessThan(SHORT.durationMs + 4 * SHORT.retryPeriodMs + 1000);
+  });
+
+  it("takes over a dead lease by what it observes, whatever the clocks say (frozen clock)", async () => {
+    const frozen = () => T0;
+    await take(fs.db, "killed", frozen);
+    const next = await take(fs.db, "next", frozen);
+    expect(next.acquired).toBe(true);
+  });
+
+  it("answers busy within a retry period or two while the holder's heartbeat runs", async () => {
+    const holder = holderOf(await take(fs.db, "alive"));
+    const heartbeat = keepLeaseAlive(fs.db, holder, () => new Date(), SHORT);
+    try {
+      const t = performance.now();
+      const second = await take(fs.db, "second");
+      expect(second).toMatchObject({ acquired: false, heldBy: "alive" });
+      expect(performance.now() - t).toBeLessThan(SHORT.durationMs);
+      expect(heartbeat.lost).toBe(false);
+    } finally {
+      heartbeat.stop();
+    }
+  });
+
+  it("answers busy when the holder releases the lease while it waits (that run has finished)", async () => {
+    const holder = holderOf(await take(fs.db, "finishing"));
+    const waiting = take(fs.db, "second");
+    await sleep(SHORT.retryPeriodMs);
+    await releaseBackupLock(fs.db, holder);
+    expect(await waiting).toMatchObject({ acquired: false, heldBy: "finishing" });
+  });
+
+  it("does not wait for a lease longer than a heartbeat lease (an older release's 15 minutes)", async () => {
+    await acquireBackupLock(fs.db, {
+      runId: "old",
+      trigger: "schedule",
+      now: new Date(),
+      ttlMs: 15 * 60_000,
+    });
+    const t = performance.now();
+    expect(await take(fs.db, "new")).toMatchObject({ acquired: false, heldBy: "old" });
+    expect(performance.now() - t).toBeLessThan(1000);
+  });
+});
+
+describe("the heartbeat", () => {
+  it("keeps the lease past its length while it beats", async () => {
+    const holder = holderOf(await take(fs.db, "long-run"));
+    const heartbeat = keepLeaseAlive(fs.db, holder, () => new Date(), SHORT);
+    try {
+      await sleep(SHORT.durationMs * 2);
+      expect(heartbeat.lost).toBe(false);
+      expect(await readBackupLock(fs.db, new Date())).toMatchObject({ runId: "long-run" });
+    } finally {
+      heartbeat.stop();
+    }
+  });
+
+  it("says the run must stop writing once it cannot renew within the renew deadline", async () => {
+    const holder = holderOf(await take(fs.db, "cut-off"));
+    const heartbeat = keepLeaseAlive(fs.db, holder, () => new Date(), SHORT);
+    const db = fs.db as unknown as { runTransaction: Firestore["runTransaction"] };
+    // Firestore stops answering the renewals (UNAVAILABLE).
+    db.runTransaction = () =>
+      Promise.reject(Object.assign(new Error("14 UNAVAILABLE: injected"), { code: 14 }));
+    try {
+      const t = performance.now();
+      while (!heartbeat.lost && performance.now() - t < 5_000) await sleep(50);
+      const lostAfter = performance.now() - t;
+      expect(heartbeat.lost).toBe(true);
+      // Not before the deadline, and well before the lease lapses for everyone else.
+      expect(lostAfter).toBeGreaterThanOrEqual(SHORT.renewDeadlineMs - 100);
+      expect(lostAfter).toBeLessThan(SHORT.durationMs);
+    } finally {
+      Reflect.deleteProperty(db, "runTransaction");
+      heartbeat.stop();
+    }
+    // Once lost, it stays lost, even when Firestore answers again.
+    await sleep(SHORT.retryPeriodMs * 2);
+    expect(heartbeat.lost).toBe(true);
+  });
+
+  it("notices a takeover", async () => {
+    const holder = holderOf(await take(fs.db, "old"));
+    const heartbeat = keepLeaseAlive(fs.db, holder, () => new Date(), SHORT);
+    try {
+      await lockRef(fs.db).update({ token: "someone-else" });
+      await sleep(SHORT.retryPeriodMs * 3);
+      expect(heartbeat.lost).toBe(true);
+    } finally {
+      heartbeat.stop();
+    }
+  });
 });
