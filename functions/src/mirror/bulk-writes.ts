@@ -5,22 +5,25 @@ import {
   type BulkWriterOptions,
   type DocumentData,
   type DocumentReference,
+  type DocumentSnapshot,
   type Firestore,
   type Timestamp,
 } from "firebase-admin/firestore";
 import { RESOURCE_NAMES, type ResourceName } from "../officernd/resources";
 import type { OfficeRndRecord } from "../officernd/schemas";
-import { FIRESTORE_TIMEOUT_MS, settlesWithin } from "./deadline";
+import { FIRESTORE_TIMEOUT_MS, settlesWithin, within } from "./deadline";
 import {
   GRPC_FAILED_PRECONDITION,
   GRPC_INVALID_ARGUMENT,
   grpcCode,
+  isAmbiguousCode,
   isConflictCode,
   isRetryableCode,
 } from "./firestore-errors";
 import { recordDocument, recordRef, SYNC_FIELD, syncInfo } from "./record-document";
+import { recordHash } from "./record-hash";
 import type { WriteContext } from "./record-writes";
-import { findUnstorable } from "./storable";
+import { chunkWrites, MAX_CHUNK_BYTES, sizeWrites } from "./write-chunks";
 
 /**
  * The backup's writes: conditional on the version the run read (a webhook that lands during a
@@ -75,6 +78,11 @@ export interface WriteOutcome {
   notAttempted: number;
   /** What `onChunk` threw, when it stopped the sync; null otherwise. */
   stoppedBy: unknown;
+  /**
+   * Writes counted as written although their last attempt met a conflict: an earlier attempt,
+   * failed ambiguously, had been applied (the document holds what they wrote).
+   */
+  confirmedAfterRetry: number;
 }
 
 export interface ChunkProgress {
@@ -88,6 +96,8 @@ export interface ChunkProgress {
 export interface ApplyWritesOptions extends WriteContext {
   /** Writes per chunk; each chunk is flushed before the next starts (default 500). */
   chunkSize?: number;
+  /** Estimated request bytes per chunk (default MAX_CHUNK_BYTES, 8 MiB). */
+  maxChunkBytes?: number;
   /**
    * Called after each chunk is flushed. Throwing stops the sync: the remaining writes are not
    * attempted and the error is returned as `stoppedBy` (the engine stops when it lost its lock;
@@ -144,6 +154,7 @@ function enqueue(
   db: Firestore,
   write: RecordWrite,
   context: WriteContext,
+  ambiguous: Set<string>,
 ): Promise<unknown> {
   const ref = recordRef(db, write.resource, writeId(write));
   switch (write.op) {
@@ -159,7 +170,9 @@ function enqueue(
       if ([...Object.keys(doc), ...write.base.fields].some((f) => f in Object.prototype)) {
         // The SDK cannot build an update of a field named like an Object.prototype member
         // (`constructor`, `toString`, …): it fails the whole batch. Such a rare document is
-        // replaced in a transaction instead, under the same condition.
+        // replaced in a transaction instead, under the same condition. The SDK retries a
+        // transaction out of our sight, so a conflict there is always checked (ambiguous).
+        ambiguous.add(ref.path);
         return replaceInTransaction(db, ref, doc, write.base.updateTime);
       }
       const args: unknown[] = [];
@@ -185,10 +198,30 @@ function enqueue(
 }
 
 /**
+ * Whether a write that ended as a conflict had in fact been applied by an earlier attempt whose
+ * answer was lost: the document now holds what we wrote (by content hash), is marked removed, or
+ * is gone, as the write would have left it.
+ */
+function alreadyApplied(write: RecordWrite, snap: DocumentSnapshot): boolean {
+  switch (write.op) {
+    case "create":
+    case "replace":
+      return snap.exists && recordHash(snap.data() ?? {}) === recordHash(write.record);
+    case "markRemoved":
+      return snap.exists && snap.get(new FieldPath(SYNC_FIELD, "removedAt")) != null;
+    case "delete":
+      return !snap.exists;
+  }
+}
+
+/**
  * Applies the backup's writes with a BulkWriter (batches far below the 500-writes limit, retries
- * of transient errors with backoff, one write's failure never failing another), chunk by chunk.
- * Every write is conditional on the version that was read, so re-running after a crash or a
- * partial failure is safe and converges. Records Firestore cannot store are refused up front.
+ * of transient errors with backoff, one write's failure never failing another), chunk by chunk,
+ * each chunk capped in writes and in request bytes. Every write is conditional on the version
+ * that was read, so re-running after a crash or a partial failure is safe and converges. Records
+ * Firestore cannot store are refused up front. A write retried after an ambiguous failure
+ * (DEADLINE_EXCEEDED, UNKNOWN: its first attempt may have been applied) that then meets a
+ * conflict is re-read: if the document holds what we wrote, it counts as written.
  */
 export async function applyRecordWrites(
   db: Firestore,
@@ -196,6 +229,7 @@ export async function applyRecordWrites(
   options: ApplyWritesOptions,
 ): Promise<WriteOutcome> {
   const chunkSize = Math.max(1, options.chunkSize ?? 500);
+  const maxChunkBytes = Math.max(1, options.maxChunkBytes ?? MAX_CHUNK_BYTES);
   const maxAttempts = Math.max(1, options.maxAttempts ?? 4);
   const outcome: WriteOutcome = {
     written: 0,
@@ -205,6 +239,7 @@ export async function applyRecordWrites(
     failed: [],
     notAttempted: 0,
     stoppedBy: null,
+    confirmedAfterRetry: 0,
   };
   const issue = (write: RecordWrite, reason: string): WriteIssue => ({
     resource: write.resource,
@@ -213,40 +248,37 @@ export async function applyRecordWrites(
     reason,
   });
 
-  const storable: RecordWrite[] = [];
-  for (const write of writes) {
-    const problem =
-      write.op === "create" || write.op === "replace"
-        ? findUnstorable(write.resource, write.record)
-        : null;
-    if (problem === null) {
-      storable.push(write);
-    } else {
-      outcome.unstorable.push(issue(write, problem));
-      outcome.byResource[write.resource].unstorable += 1;
-    }
+  const { storable, unstorable } = sizeWrites(writes);
+  for (const { write, reason } of unstorable) {
+    outcome.unstorable.push(issue(write, reason));
+    outcome.byResource[write.resource].unstorable += 1;
   }
   if (storable.length === 0) return outcome;
 
   const chunkTimeoutMs = options.chunkTimeoutMs ?? FIRESTORE_TIMEOUT_MS;
   let stalled = false;
+  // Documents whose write failed ambiguously at least once: a later conflict is checked.
+  const ambiguous = new Set<string>();
   const writer = db.bulkWriter(options.bulkWriter);
   writer.onWriteError((error) => {
     const code = error.code as number;
+    if (isAmbiguousCode(code)) ambiguous.add(error.documentRef.path);
     return isRetryableCode(code) && error.failedAttempts < maxAttempts;
   });
-  const chunks = Math.ceil(storable.length / chunkSize);
+  const chunks = chunkWrites(storable, chunkSize, maxChunkBytes);
+  const total = storable.length;
+  let done = 0;
   try {
-    for (let chunk = 0; chunk < chunks; chunk += 1) {
-      const slice = storable.slice(chunk * chunkSize, (chunk + 1) * chunkSize);
+    for (let chunk = 0; chunk < chunks.length; chunk += 1) {
+      const slice = chunks[chunk] ?? [];
       // null once written, the error once refused, NO_ANSWER while Firestore has not answered.
       const results: unknown[] = slice.map(() => NO_ANSWER);
       const pending = slice.map((write, i) => {
         let result: Promise<unknown>;
         try {
-          result = enqueue(writer, db, write, options);
+          result = enqueue(writer, db, write, options, ambiguous);
         } catch (error) {
-          // The SDK validates data before sending; findUnstorable should have caught it.
+          // The SDK validates data before sending; sizeWrites() should have caught it.
           result = Promise.reject(Object.assign(new Error(errorText(error)), { code: 3 }));
         }
         return result.then(
@@ -260,8 +292,12 @@ export async function applyRecordWrites(
       });
       const answered = writer.flush().then(() => Promise.all(pending));
       stalled = !(await settlesWithin(answered, chunkTimeoutMs));
+      const applied = stalled
+        ? new Set<number>()
+        : await confirmApplied(db, slice, results, ambiguous, chunkTimeoutMs);
+      outcome.confirmedAfterRetry += applied.size;
       slice.forEach((write, i) => {
-        const result = results[i];
+        const result = applied.has(i) ? null : results[i];
         const counts = outcome.byResource[write.resource];
         if (result === NO_ANSWER) {
           outcome.failed.push(issue(write, `no answer from Firestore within ${chunkTimeoutMs} ms`));
@@ -285,23 +321,23 @@ export async function applyRecordWrites(
           counts.failed += 1;
         }
       });
-      const done = Math.min(storable.length, (chunk + 1) * chunkSize);
+      done += slice.length;
       if (outcome.failed.length > 0) {
         // Firestore keeps refusing writes after retries: stop here, the next run resumes.
-        outcome.notAttempted = storable.length - done;
+        outcome.notAttempted = total - done;
         break;
       }
       try {
         await options.onChunk?.({
           chunk: chunk + 1,
-          chunks,
+          chunks: chunks.length,
           done,
-          total: storable.length,
+          total,
           written: outcome.written,
         });
       } catch (error) {
         outcome.stoppedBy = error;
-        outcome.notAttempted = storable.length - done;
+        outcome.notAttempted = total - done;
         break;
       }
     }
@@ -311,4 +347,30 @@ export async function applyRecordWrites(
     else await writer.close().catch(() => undefined);
   }
   return outcome;
+}
+
+/**
+ * The writes of a chunk that ended as conflicts after an ambiguous failure but whose document
+ * holds what they wrote (their indexes). A read that fails leaves them conflicts: compared again
+ * next run.
+ */
+async function confirmApplied(
+  db: Firestore,
+  slice: readonly RecordWrite[],
+  results: readonly unknown[],
+  ambiguous: ReadonlySet<string>,
+  timeoutMs: number,
+): Promise<Set<number>> {
+  const suspects = slice.flatMap((write, i) => {
+    const ref = recordRef(db, write.resource, writeId(write));
+    return isConflictCode(grpcCode(results[i])) && ambiguous.has(ref.path) ? [{ i, ref }] : [];
+  });
+  if (suspects.length === 0) return new Set();
+  const snaps = await within(db.getAll(...suspects.map((s) => s.ref)), timeoutMs).catch(() => null);
+  if (snaps === null) return new Set();
+  return new Set(
+    suspects
+      .filter((s, k) => alreadyApplied(slice[s.i] as RecordWrite, snaps[k] as DocumentSnapshot))
+      .map((s) => s.i),
+  );
 }

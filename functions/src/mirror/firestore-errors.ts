@@ -23,6 +23,12 @@ const TRANSIENT_GRPC = new Set([
   GRPC_UNAVAILABLE,
 ]);
 const CONFLICT_GRPC = new Set([GRPC_NOT_FOUND, GRPC_ALREADY_EXISTS, GRPC_FAILED_PRECONDITION]);
+/**
+ * The request may have been applied although it failed: the answer was lost (a deadline), or the
+ * server does not know. A retry of such a conditional write can then fail as a conflict with
+ * its own first attempt.
+ */
+const AMBIGUOUS_GRPC = new Set([GRPC_UNKNOWN, GRPC_DEADLINE_EXCEEDED]);
 
 /** The gRPC status code of a Firestore error, or null. */
 export function grpcCode(error: unknown): number | null {
@@ -45,4 +51,9 @@ export function isConflictCode(code: number | null): boolean {
 /** A transient error that may be retried within the same run, within `maxAttempts`. */
 export function isRetryableCode(code: number | null): boolean {
   return code !== null && TRANSIENT_GRPC.has(code);
+}
+
+/** A failure after which the write may have been applied all the same (see AMBIGUOUS_GRPC). */
+export function isAmbiguousCode(code: number | null): boolean {
+  return code !== null && AMBIGUOUS_GRPC.has(code);
 }
