@@ -3,6 +3,7 @@ import type { Firestore } from "firebase-admin/firestore";
 import { formatRun } from "../src/cli";
 import { closeDefaultApp, defaultFirestore } from "../src/firebase";
 import { listen, type RunningServer } from "../src/http";
+import { DASHBOARD_DIR } from "../src/http/dashboard";
 import { cliLogSink } from "../src/cli";
 import { setLogSink } from "../src/logs";
 import { createProductApp, runBackupNow, startBackup } from "../src/wiring";
@@ -28,6 +29,8 @@ export interface LocalStack {
   server: RunningServer;
   statusToken: string;
   curl: string;
+  /** The dashboard (public/, built by `npm run build:dashboard`), signed in with statusToken. */
+  dashboardUrl: string;
   env: Record<string, string>;
   stop(): Promise<void>;
 }
@@ -67,6 +70,7 @@ export async function startLocalStack(
     const result = await runBackupNow({ db }, "cli");
     const app = createProductApp({
       db,
+      dashboardDir: DASHBOARD_DIR,
       startManualBackup: (trigger) => startBackup({ db }, trigger),
     });
     const server = await listen(app, { port: options.port ?? 8787 }).catch(() =>
@@ -82,6 +86,7 @@ export async function startLocalStack(
       server,
       statusToken,
       curl,
+      dashboardUrl: `${server.url}/`,
       env,
       stop: async () => {
         await server.close().catch(() => undefined);
@@ -120,6 +125,8 @@ async function main(): Promise<void> {
   say(`Backup API on ${stack.server.url}. Check the status with:`);
   say();
   say(`  ${stack.curl}`);
+  say();
+  say(`Dashboard: ${stack.dashboardUrl}  (Status token: ${stack.statusToken})`);
   say();
   say("Use the CLI against this stack from another terminal:");
   say(

@@ -9,6 +9,7 @@ import {
   FirestoreUnreachableError,
 } from "./firebase";
 import { listen } from "./http";
+import { DASHBOARD_DIR, dashboardBuilt } from "./http/dashboard";
 import { setLogSink, type LogEntry } from "./logs";
 import { checkOfficeRnd, formatCheck } from "./commands/check-command";
 import { DEFAULT_LIMIT, formatReadBudget, limitSchema } from "./commands/format";
@@ -114,7 +115,7 @@ const COMMANDS: readonly Command[] = [
   {
     name: "serve",
     usage: "[--port N] [--host H]",
-    summary: "serve the HTTP API (default 127.0.0.1:8787)",
+    summary: "serve the HTTP API and the dashboard at / (default 127.0.0.1:8787)",
     run: ({ port, host }) => serve(parsePort(port), host),
   },
   {
@@ -216,11 +217,17 @@ async function serve(port: number, host: string): Promise<number> {
   const db = await firestore();
   const app = createProductApp({
     db,
+    dashboardDir: DASHBOARD_DIR,
     // Here the process stays up, so the run simply goes on after the 202.
     startManualBackup: (trigger) => startBackup({ db }, trigger),
   });
   const server = await listen(app, { port, host });
   process.stderr.write(`Serving the backup API on ${server.url} (Ctrl-C stops)\n`);
+  process.stderr.write(
+    dashboardBuilt()
+      ? `Dashboard: ${server.url}/ (sign in with BACKUP_STATUS_TOKEN)\n`
+      : "Dashboard not built: run `npm run build:dashboard`, then restart serve\n",
+  );
   await new Promise<void>((resolve) => {
     const stop = () => {
       void server.close().finally(resolve);

@@ -22,6 +22,7 @@ import {
 } from "./http";
 import type { Express } from "express";
 import { loadWebhookSetup, webhookRoute } from "./http/routes/webhook";
+import { dashboardRoutes } from "./http/dashboard";
 
 /**
  * The wiring root: where configuration, Firestore, the OfficeRnD client, the engine and the HTTP
@@ -202,6 +203,11 @@ export function createProductApp(deps: {
   now?: () => Date;
   /** See WebhookRouteDeps.rejectionFlushMs. */
   webhookRejectionFlushMs?: number;
+  /**
+   * Serve the dashboard's files (http/dashboard.ts DASHBOARD_DIR) at `/`: the CLI's `serve` and
+   * the local stack. The deployed `api` function does not: Hosting serves public/ itself.
+   */
+  dashboardDir?: string;
 }): Express {
   const source = deps.source ?? process.env;
   const webhookSetup = loadWebhookSetup(source);
@@ -221,6 +227,7 @@ export function createProductApp(deps: {
             ? { rejectionFlushMs: deps.webhookRejectionFlushMs }
             : {}),
         }),
+        ...(deps.dashboardDir ? dashboardRoutes(deps.dashboardDir) : []),
       ],
       secrets: webhookSetup.ok ? [webhookSetup.settings.secret] : [],
     },
