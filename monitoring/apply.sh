@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Creates, or updates when they exist, the OfficeRnD backup's log-based metrics and alert policies
-# in a Google Cloud project (see monitoring/README.md).
+# Creates, or updates when they exist, the OfficeRnD backup's log-based metrics, alert policies
+# and Cloud Monitoring dashboard in a Google Cloud project (see monitoring/README.md).
 #
 #   monitoring/apply.sh PROJECT_ID [NOTIFICATION_CHANNEL]
 #
@@ -9,8 +9,8 @@
 # channel and existing policies keep the channels they have.
 #
 # Safe to run again: metrics are matched by name (metrics/<name>.json), policies by their user
-# label officernd_alert (policies/<officernd_alert>.json). DRY_RUN=1 prints the gcloud commands
-# instead of running those that change anything.
+# label officernd_alert (policies/<officernd_alert>.json), dashboards by display name. DRY_RUN=1
+# prints the gcloud commands instead of running those that change anything.
 set -euo pipefail
 
 usage() {
@@ -94,4 +94,31 @@ for file in "$here"/policies/*.json; do
   fi
 done
 
-echo "Done: $(ls "$here"/metrics/*.json | wc -l | tr -d ' ') metric(s), $(ls "$here"/policies/*.json | wc -l | tr -d ' ') polic(ies) in $project."
+# 4. Dashboards (dashboards/*.json), matched by display name. An update carries the current etag,
+#    so a dashboard changed meanwhile in the console is not overwritten blindly.
+existing_dashboards="$(gcloud monitoring dashboards list --project "$project" \
+  --format='value(name,displayName)')"
+for file in "$here"/dashboards/*.json; do
+  title="$("$sdk_python" -c 'import json, sys; print(json.load(open(sys.argv[1]))["displayName"])' "$file")"
+  matches="$(awk -F'\t' -v title="$title" '$2 == title { print $1 }' <<<"$existing_dashboards")"
+  count="$(grep -c . <<<"$matches" || true)"
+  if [[ "$count" -gt 1 ]]; then
+    echo "apply.sh: $count dashboards are named \"$title\"; delete the extra ones:" >&2
+    echo "$matches" >&2
+    exit 1
+  fi
+  if [[ "$count" -eq 0 ]]; then
+    echo "dashboard $title: creating"
+    change gcloud monitoring dashboards create --project "$project" --config-from-file "$file"
+  else
+    echo "dashboard $title: updating $matches"
+    etag="$(gcloud monitoring dashboards describe "$matches" --project "$project" --format='value(etag)')"
+    with_etag="$(mktemp)"
+    "$sdk_python" -c 'import json, sys; d = json.load(open(sys.argv[1])); d["etag"] = sys.argv[2]; json.dump(d, open(sys.argv[3], "w"))' \
+      "$file" "$etag" "$with_etag"
+    change gcloud monitoring dashboards update "$matches" --project "$project" --config-from-file "$with_etag"
+    rm -f "$with_etag"
+  fi
+done
+
+echo "Done: $(ls "$here"/metrics/*.json | wc -l | tr -d ' ') metric(s), $(ls "$here"/policies/*.json | wc -l | tr -d ' ') polic(ies), $(ls "$here"/dashboards/*.json | wc -l | tr -d ' ') dashboard(s) in $project."

@@ -1,8 +1,10 @@
-"""Checks the definitions in monitoring/ against the Cloud Logging and Cloud Monitoring message
+"""Checks the definitions in monitoring/ (metrics, alert policies, dashboards) against the Cloud Logging and Cloud Monitoring message
 types of the installed Google Cloud SDK, offline: every field name and enum value must be one that
 `gcloud logging metrics create --config-from-file` and
-`gcloud alpha monitoring policies create --policy-from-file` understand, read the way those
-commands read the files (YAML/JSON into LogMetric / AlertPolicy messages).
+`gcloud alpha monitoring policies create --policy-from-file` and
+`gcloud monitoring dashboards create --config-from-file` understand, read the way those commands
+read the files (JSON into LogMetric / AlertPolicy / Dashboard messages). A dashboard may chart
+only the log-based metrics defined beside it.
 
 Run with gcloud's own Python and libraries (apply.sh does this first):
   PYTHONPATH="$SDK/lib:$SDK/lib/third_party" "$GCLOUD_PYTHON" monitoring/validate.py monitoring
@@ -16,6 +18,7 @@ import sys
 from apitools.base.protorpclite import messages as protorpc
 from apitools.base.py import encoding
 from googlecloudsdk.generated_clients.apis.logging.v2 import logging_v2_messages as logging_v2
+from googlecloudsdk.generated_clients.apis.monitoring.v1 import monitoring_v1_messages as monitoring_v1
 from googlecloudsdk.generated_clients.apis.monitoring.v3 import monitoring_v3_messages as monitoring_v3
 
 
@@ -72,10 +75,51 @@ def check_policy(path):
     return problems
 
 
+def metric_types(widget_dict):
+    """Every metric.type a dashboard's widgets chart, read from its filters."""
+    found = []
+    if isinstance(widget_dict, dict):
+        for key, value in widget_dict.items():
+            if key == "filter" and isinstance(value, str) and "metric.type=" in value:
+                found.append(value.split('metric.type="', 1)[1].split('"', 1)[0])
+            else:
+                found.extend(metric_types(value))
+    elif isinstance(widget_dict, list):
+        for item in widget_dict:
+            found.extend(metric_types(item))
+    return found
+
+
+def check_dashboard(path, root):
+    name = os.path.basename(path)
+    with open(path) as handle:
+        data = json.load(handle)
+    dashboard = encoding.PyValueToMessage(monitoring_v1.Dashboard, data)
+    problems = unrecognized(dashboard, name)
+    if not dashboard.displayName:
+        problems.append("%s: no displayName" % name)
+    if "etag" in data or "name" in data:
+        problems.append("%s: name and etag are the server's; leave them out" % name)
+    # Each chart reads a log-based metric this folder defines.
+    defined = {os.path.splitext(e)[0] for e in os.listdir(os.path.join(root, "metrics"))}
+    for metric in metric_types(data):
+        prefix = "logging.googleapis.com/user/"
+        if not metric.startswith(prefix) or metric[len(prefix):] not in defined:
+            problems.append("%s: charts %s, which monitoring/metrics/ does not define" % (name, metric))
+    return problems
+
+
 def main(root):
     problems = []
-    for folder, check in (("metrics", check_metric), ("policies", check_policy)):
+    checks = (
+        ("metrics", check_metric),
+        ("policies", check_policy),
+        ("dashboards", lambda path: check_dashboard(path, root)),
+    )
+    for folder, check in checks:
         directory = os.path.join(root, folder)
+        if not os.path.isdir(directory):
+            continue
         for entry in sorted(os.listdir(directory)):
             if entry.endswith(".json"):
                 problems.extend(check(os.path.join(directory, entry)))

@@ -90,6 +90,26 @@ function readJsonFiles<T>(folder: string, schema: z.ZodType<T>): Map<string, T> 
 
 const metrics = readJsonFiles("metrics", metricFileSchema);
 const policies = readJsonFiles("policies", policyFileSchema);
+const dashboards = readdirSync(join(MONITORING_DIR, "dashboards")).filter((f) =>
+  f.endsWith(".json"),
+);
+
+describe("dashboards", () => {
+  it.each(dashboards)("%s charts only the log-based metrics defined here", (file) => {
+    const text = readFileSync(join(MONITORING_DIR, "dashboards", file), "utf8");
+    const charted = [...text.matchAll(/logging\.googleapis\.com\/user\/([a-z0-9_]+)/g)].map(
+      (m) => m[1],
+    );
+    expect(charted.length).toBeGreaterThan(0);
+    for (const name of charted) expect([...metrics.keys()]).toContain(name);
+    // Every alert condition's metric has a chart.
+    expect(new Set(charted)).toEqual(new Set(metrics.keys()));
+    // The logs panel shows the run summaries and the notifications.
+    for (const event of ["backup_summary", "notification_sent", "notification_failed"]) {
+      expect(text).toContain(`\\"${event}\\"`);
+    }
+  });
+});
 const metric = (name: string): MetricFile => {
   const found = metrics.get(name);
   if (!found) throw new Error(`monitoring/metrics/${name}.json is missing`);
@@ -454,11 +474,13 @@ describe("monitoring/apply.sh", () => {
   function fakeGcloud(state: {
     metrics: string[];
     policies: { name: string; key: string; channels: string }[];
+    dashboards?: { name: string; title: string }[];
   }): { dir: string; log: () => string[] } {
     const dir = mkdtempSync(join(tmpdir(), "fake-gcloud-"));
     const logFile = join(dir, "calls.log");
     writeFileSync(logFile, "");
     const policyLines = state.policies.map((p) => `${p.name}\t${p.key}`).join("\n");
+    const dashboardLines = (state.dashboards ?? []).map((d) => `${d.name}\t${d.title}`).join("\n");
     const channels = state.policies
       .map((p) => `${p.name}) echo '${p.channels}';;`)
       .join("\n      ");
@@ -478,6 +500,8 @@ case "$1 \${2:-} \${3:-}" in
         esac ;;
       *) printf '%s\\n' "$*" >> "${logFile}" ;;
     esac ;;
+  "monitoring dashboards list") printf '%s\\n' "${dashboardLines}" ;;
+  "monitoring dashboards describe") echo "etag-of-$4" ;;
   *) printf '%s\\n' "$*" >> "${logFile}" ;;
 esac
 `;
@@ -523,7 +547,12 @@ esac
             `alpha monitoring policies create --project my-project --policy-from-file ${join(MONITORING_DIR, "policies", `${key}.json`)} --notification-channels projects/my-project/notificationChannels/12345`,
           );
         }
-        expect(calls).toHaveLength(metrics.size + policies.size);
+        for (const file of dashboards) {
+          expect(calls).toContain(
+            `monitoring dashboards create --project my-project --config-from-file ${join(MONITORING_DIR, "dashboards", file)}`,
+          );
+        }
+        expect(calls).toHaveLength(metrics.size + policies.size + dashboards.length);
       } finally {
         rmSync(fake.dir, { recursive: true, force: true });
       }
@@ -536,7 +565,11 @@ esac
       key,
       channels: i === 0 ? "projects/my-project/notificationChannels/7" : "",
     }));
-    const fake = fakeGcloud({ metrics: [...metrics.keys()], policies: existing });
+    const fake = fakeGcloud({
+      metrics: [...metrics.keys()],
+      policies: existing,
+      dashboards: [{ name: "projects/my-project/dashboards/d1", title: "OfficeRnD backup" }],
+    });
     try {
       const result = apply(fake.dir, ["my-project"]);
       expect(result.stderr).toBe("");
@@ -555,6 +588,11 @@ esac
           `alpha monitoring policies update ${p.name} --project my-project --policy-from-file ${file}${keep}`,
         );
       }
+      expect(calls.filter((c) => c.startsWith("monitoring dashboards update "))).toEqual([
+        expect.stringMatching(
+          /^monitoring dashboards update projects\/my-project\/dashboards\/d1 --project my-project --config-from-file \S+$/,
+        ),
+      ]);
       expect(calls.some((c) => c.includes(" create "))).toBe(false);
     } finally {
       rmSync(fake.dir, { recursive: true, force: true });
