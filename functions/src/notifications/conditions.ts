@@ -30,7 +30,7 @@ export const RUNBOOK_SECTIONS: Record<NotifiedCondition, string> = {
   backup_failed: "Backup failing",
   missing_records_high: "High missing records",
   backup_stale: "Backup failing",
-  out_of_sync: "High missing records",
+  out_of_sync: "Data corruption",
 };
 
 export interface OpenAlert extends Alert {
