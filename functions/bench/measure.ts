@@ -4,11 +4,17 @@ import type { ResourceName } from "../src/officernd/resources";
 
 /** What every benchmark shares: the issue's dataset sizes and the memory probes. */
 
-/** 10,000 members, 5,000 opportunities, 2,000 companies (issues 3, 4 and 5). */
+/**
+ * 10,000 members, 5,000 opportunities, 2,000 companies (issues 3, 4 and 5); the next types at an
+ * organization of that size: 5 locations, 300 events, 20,000 bookings (several per member).
+ */
 export const BENCH_SIZES: Record<ResourceName, number> = {
   members: 10_000,
   opportunities: 5_000,
   companies: 2_000,
+  locations: 5,
+  events: 300,
+  bookings: 20_000,
 };
 
 export interface Sample {

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { parseArgs } from "node:util";
-import { ConfigError, loadAlertThreshold, loadOfficeRndConfig } from "./config";
+import { ConfigError, loadAlertThreshold, loadBackupConfig, loadOfficeRndConfig } from "./config";
 import type { Firestore } from "firebase-admin/firestore";
 import {
   checkFirestoreReachable,
@@ -17,6 +17,7 @@ import { formatErrors, readRecentErrors } from "./commands/errors-command";
 import { formatHistory, readHistory } from "./commands/history-command";
 import { formatMetadata, readMetadata } from "./commands/metadata-command";
 import { createProductApp, runBackupNow, startBackup } from "./wiring";
+import { selectResources } from "./officernd/resources";
 import { getBackupStatus } from "./status";
 import type { BackupRunResult } from "./backup/run";
 
@@ -160,7 +161,8 @@ const COMMANDS: readonly Command[] = [
       "resource, read budget, latency; a verdict per step\n" +
       "(exit 0 only if all pass)",
     async run({ json }) {
-      const report = await checkOfficeRnd(loadOfficeRndConfig(process.env));
+      const resources = selectResources(loadBackupConfig(process.env).resourceNames);
+      const report = await checkOfficeRnd(loadOfficeRndConfig(process.env), { resources });
       out(json ? JSON.stringify(report) : formatCheck(report));
       return report.ok ? 0 : 1;
     },

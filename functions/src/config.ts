@@ -22,6 +22,8 @@ export const DEFAULTS = {
   BACKUP_ORPHAN_POLICY: "mark",
   BACKUP_SHRINK_GUARD: 0.2,
   BACKUP_MAX_REMOVALS: 500,
+  /** Every data type the resource registry knows. */
+  BACKUP_RESOURCES: "all",
   BACKUP_MISSING_ALERT_THRESHOLD: 10,
   OFFICERND_WEBHOOK_TOLERANCE_SECONDS: 300,
 } as const;
@@ -51,6 +53,11 @@ export const params = {
   BACKUP_SHRINK_GUARD: defineString("BACKUP_SHRINK_GUARD", {
     default: String(DEFAULTS.BACKUP_SHRINK_GUARD),
     description: "Largest share of a resource's documents one run may remove before removals stop",
+  }),
+  BACKUP_RESOURCES: defineString("BACKUP_RESOURCES", {
+    default: DEFAULTS.BACKUP_RESOURCES,
+    description:
+      "Data types to mirror: all, or a comma list of members, opportunities, companies, locations, events, bookings",
   }),
   BACKUP_MAX_REMOVALS: defineInt("BACKUP_MAX_REMOVALS", {
     default: DEFAULTS.BACKUP_MAX_REMOVALS,
@@ -124,6 +131,13 @@ const backupShape = {
     .int("must be a whole number")
     .min(0, "must be 0 or more")
     .default(DEFAULTS.BACKUP_MAX_REMOVALS),
+  // Names are checked against the resource registry where it is known (wiring.ts).
+  BACKUP_RESOURCES: z
+    .string()
+    .trim()
+    .regex(/^(all|[a-z]+( *, *[a-z]+)*)$/, "must be all, or a comma list of data types")
+    .default(DEFAULTS.BACKUP_RESOURCES)
+    .transform((v) => (v === "all" ? null : [...new Set(v.split(",").map((n) => n.trim()))])),
 };
 
 const alertShape = {
@@ -194,6 +208,8 @@ const backup = section(backupShape, (c) => ({
   shrinkGuard: c.BACKUP_SHRINK_GUARD,
   /** And at most this many documents of one resource. */
   maxRemovals: c.BACKUP_MAX_REMOVALS,
+  /** The data types to mirror, as named in BACKUP_RESOURCES; null: every registered one. */
+  resourceNames: c.BACKUP_RESOURCES,
 }));
 export type BackupConfig = z.output<typeof backup.schema>;
 

@@ -14,6 +14,7 @@ import {
 import { logs } from "./logs";
 import { runNotificationCheck } from "./notifications/run-check";
 import { createOfficeRndClient, type OfficeRndClientOptions } from "./officernd/client";
+import { selectResources } from "./officernd/resources";
 import {
   createApp,
   createConfigErrorApp,
@@ -69,7 +70,10 @@ function timeBudget({ source = process.env, timeBudgetMs }: RunDeps): { timeBudg
 function prepare({ source = process.env, clientOptions }: RunDeps) {
   const officeRnd = loadOfficeRndConfig(source);
   const config = loadBackupConfig(source);
-  return { config, reader: createOfficeRndClient(officeRnd, clientOptions) };
+  const resources = selectResources(config.resourceNames);
+  // The token asks only for the scopes of the types mirrored.
+  const reader = createOfficeRndClient(officeRnd, { resources, ...clientOptions });
+  return { config, resources, reader };
 }
 
 /** One backup run, start to end. */
@@ -79,10 +83,10 @@ export async function runBackupNow(
   runId?: string,
 ): Promise<BackupRunResult> {
   const budget = timeBudget(deps);
-  const { config, reader } = prepare(deps);
+  const { config, resources, reader } = prepare(deps);
   try {
     const result = await runBackup(
-      { db: deps.db, reader, config, ...budget },
+      { db: deps.db, reader, config, resources, ...budget },
       { trigger, ...(runId ? { runId } : {}) },
     );
     await afterRecorded(deps);
@@ -136,8 +140,11 @@ export async function startBackup(
   trigger: BackupTrigger,
 ): Promise<ManualBackupResult & { completion?: Promise<BackupRunResult> }> {
   const budget = timeBudget(deps);
-  const { config, reader } = prepare(deps);
-  const start = await beginBackup({ db: deps.db, reader, config, ...budget }, { trigger });
+  const { config, resources, reader } = prepare(deps);
+  const start = await beginBackup(
+    { db: deps.db, reader, config, resources, ...budget },
+    { trigger },
+  );
   if (start.busy) {
     reader.close();
     return { busy: true, heldBy: start.heldBy, expiresAt: start.expiresAt };

@@ -43,6 +43,22 @@ export const LIST_RULES: Record<SandboxResource, ListRules> = {
     inFields: [],
     count: true,
   },
+  // Live: no date filters; no /count in the reference's list.
+  locations: { rangeFields: [], equalityFields: ["_id"], inFields: [], count: false },
+  // Live: events filter on start/end only.
+  events: {
+    rangeFields: ["start", "end"],
+    equalityFields: ["_id", "location"],
+    inFields: [],
+    count: true,
+  },
+  // Not verified live: no date filter assumed; /count exists.
+  bookings: {
+    rangeFields: [],
+    equalityFields: ["_id", "member", "company", "location"],
+    inFields: [],
+    count: true,
+  },
 };
 
 export const MAX_PAGE_SIZE = 50;

@@ -6,16 +6,29 @@
  * directly inside another array (Firestore cannot store that).
  */
 
-export type JsonValue =
-  string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+import {
+  EPOCH_END,
+  EPOCH_START,
+  IdFactory,
+  iso,
+  Prng,
+  timestamps,
+  type JsonValue,
+  type SandboxRecord,
+} from "./seed-basics";
 
-/** A record as the sandbox stores and serves it. */
-export interface SandboxRecord {
-  _id: string;
-  [key: string]: JsonValue;
-}
+import { booking, event, location } from "./seed-space";
 
-export const SANDBOX_RESOURCES = ["members", "companies", "opportunities"] as const;
+export { Prng, type JsonValue, type SandboxRecord } from "./seed-basics";
+
+export const SANDBOX_RESOURCES = [
+  "members",
+  "companies",
+  "opportunities",
+  "locations",
+  "events",
+  "bookings",
+] as const;
 export type SandboxResource = (typeof SANDBOX_RESOURCES)[number];
 
 export type SandboxDataset = Record<SandboxResource, SandboxRecord[]>;
@@ -24,48 +37,23 @@ export interface SeedOptions {
   members?: number;
   companies?: number;
   opportunities?: number;
+  locations?: number;
+  events?: number;
+  bookings?: number;
   /** PRNG seed; the same seed and sizes give identical records. */
   seed?: number;
 }
 
 /** Small by default and deliberately not multiples of the 50-record page. */
-export const DEFAULT_SEED_SIZES = { members: 120, companies: 30, opportunities: 45 } as const;
+export const DEFAULT_SEED_SIZES = {
+  members: 120,
+  companies: 30,
+  opportunities: 45,
+  locations: 3,
+  events: 25,
+  bookings: 180,
+} as const;
 export const DEFAULT_SEED = 20261125;
-
-/** mulberry32: tiny, fast and good enough for test data. */
-export class Prng {
-  private state: number;
-  constructor(seed: number) {
-    this.state = seed >>> 0;
-  }
-  next(): number {
-    this.state = (this.state + 0x6d2b79f5) >>> 0;
-    let t = this.state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  }
-  int(min: number, max: number): number {
-    return min + Math.floor(this.next() * (max - min + 1));
-  }
-  chance(p: number): boolean {
-    return this.next() < p;
-  }
-  pick<T>(items: readonly T[]): T {
-    const item = items[Math.floor(this.next() * items.length)];
-    if (item === undefined) throw new Error("pick from an empty list");
-    return item;
-  }
-  hex(length: number): string {
-    let out = "";
-    while (out.length < length) {
-      out += Math.floor(this.next() * 0x100000000)
-        .toString(16)
-        .padStart(8, "0");
-    }
-    return out.slice(0, length);
-  }
-}
 
 const FIRST_NAMES = [
   "Zoë",
@@ -135,9 +123,6 @@ const T_SHIRTS = ["XS", "S", "M", "L", "XL"];
 const TAGS = ["vip", "founder", "night-owl", "🐶 dog owner", "remote", "investor"];
 const CITIES = ["London", "Sofia", "München", "São Paulo", "東京", "Reykjavík", "New York"];
 
-const EPOCH_START = Date.UTC(2019, 0, 1);
-const EPOCH_END = Date.UTC(2026, 9, 31);
-
 /** Fixed reference ids (locations, staff, opportunity statuses, plans) shared by all records. */
 interface Refs {
   locations: string[];
@@ -145,25 +130,6 @@ interface Refs {
   opportunityStatuses: string[];
   plans: string[];
   resources: string[];
-}
-
-class IdFactory {
-  private counter: number;
-  constructor(private readonly rng: Prng) {
-    this.counter = rng.int(0, 0xfff);
-  }
-  /** ObjectId-like: 4-byte time, 5 random bytes, 3-byte counter (unique within a dataset). */
-  next(atMs: number): string {
-    this.counter = (this.counter + 1) % 0x1000000;
-    const time = Math.floor(atMs / 1000)
-      .toString(16)
-      .padStart(8, "0");
-    return time + this.rng.hex(10) + this.counter.toString(16).padStart(6, "0");
-  }
-}
-
-function iso(ms: number): string {
-  return new Date(ms).toISOString();
 }
 
 function slug(name: string): string {
@@ -174,12 +140,6 @@ function slug(name: string): string {
     .replace(/^\.+|\.+$/g, "")
     .toLowerCase();
   return ascii === "" ? "member" : ascii;
-}
-
-function timestamps(rng: Prng): { createdMs: number; createdAt: string; modifiedAt: string } {
-  const createdMs = rng.int(EPOCH_START, EPOCH_END - 86_400_000);
-  const modifiedMs = rng.chance(0.2) ? createdMs : rng.int(createdMs, EPOCH_END);
-  return { createdMs, createdAt: iso(createdMs), modifiedAt: iso(modifiedMs) };
 }
 
 function personName(rng: Prng): string {
@@ -335,6 +295,9 @@ export function seedData(options: SeedOptions = {}): SandboxDataset {
     members: options.members ?? DEFAULT_SEED_SIZES.members,
     companies: options.companies ?? DEFAULT_SEED_SIZES.companies,
     opportunities: options.opportunities ?? DEFAULT_SEED_SIZES.opportunities,
+    locations: options.locations ?? DEFAULT_SEED_SIZES.locations,
+    events: options.events ?? DEFAULT_SEED_SIZES.events,
+    bookings: options.bookings ?? DEFAULT_SEED_SIZES.bookings,
   };
   for (const [name, n] of Object.entries(sizes)) {
     if (!Number.isInteger(n) || n < 0)
@@ -359,9 +322,22 @@ export function seedData(options: SeedOptions = {}): SandboxDataset {
   const opportunities = Array.from({ length: sizes.opportunities }, () =>
     opportunity(rng, ids, refs, memberIds, companyIds),
   );
+  // Generated after the first three, so their records do not change with these sizes.
+  const locationIds = [
+    ...refs.locations.slice(0, sizes.locations),
+    ...Array.from({ length: Math.max(0, sizes.locations - refs.locations.length) }, refId),
+  ];
+  const locations = locationIds.map((id, i) => location(rng, id, i));
+  const events = Array.from({ length: sizes.events }, () => event(rng, ids, locationIds));
+  const bookings = Array.from({ length: sizes.bookings }, () =>
+    booking(rng, ids, refs, locationIds, memberIds, companyIds),
+  );
   return {
     members: members.sort(byId),
     companies: companies.sort(byId),
     opportunities: opportunities.sort(byId),
+    locations: locations.sort(byId),
+    events: events.sort(byId),
+    bookings: bookings.sort(byId),
   };
 }

@@ -10,15 +10,13 @@ export const SANDBOX_SCOPES: Record<SandboxResource, string> = {
   members: "flex.community.members.read",
   companies: "flex.community.companies.read",
   opportunities: "flex.community.opportunities.read",
+  locations: "flex.space.locations.read",
+  events: "flex.collaboration.events.read",
+  bookings: "flex.space.bookings.read",
 };
 
 /** What the sandbox application is granted by default: the read scopes, nothing that writes. */
-export const DEFAULT_GRANTED_SCOPES: readonly string[] = [
-  ...Object.values(SANDBOX_SCOPES),
-  "flex.space.locations.read",
-  "flex.space.bookings.read",
-  "flex.collaboration.events.read",
-];
+export const DEFAULT_GRANTED_SCOPES: readonly string[] = Object.values(SANDBOX_SCOPES);
 
 /** Runtime-adjustable behaviour (see `Sandbox.configure`). */
 export interface SandboxSettings extends ReadLimitSettings {
@@ -78,7 +76,14 @@ export function freshStats(): SandboxStats {
     tokenRequests: 0,
     tokensIssued: 0,
     reads: 0,
-    byResource: { members: 0, companies: 0, opportunities: 0 },
+    byResource: {
+      members: 0,
+      companies: 0,
+      opportunities: 0,
+      locations: 0,
+      events: 0,
+      bookings: 0,
+    },
     byStatus: {},
     throttled: 0,
     tokenThrottled: 0,

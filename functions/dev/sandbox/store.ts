@@ -92,29 +92,20 @@ export type SandboxData = Record<SandboxResource, ResourceStore> & {
 };
 
 export function createSandboxData(dataset: Partial<SandboxDataset> = {}): SandboxData {
-  const stores = {
-    members: new ResourceStore(dataset.members),
-    companies: new ResourceStore(dataset.companies),
-    opportunities: new ResourceStore(dataset.opportunities),
-  };
+  const stores = Object.fromEntries(
+    SANDBOX_RESOURCES.map((name) => [name, new ResourceStore(dataset[name])]),
+  ) as Record<SandboxResource, ResourceStore>;
+  const each = <T>(make: (store: ResourceStore) => T) =>
+    Object.fromEntries(SANDBOX_RESOURCES.map((name) => [name, make(stores[name])])) as Record<
+      SandboxResource,
+      T
+    >;
   return {
     ...stores,
     load(next) {
       for (const name of SANDBOX_RESOURCES) stores[name].set(next[name] ?? []);
     },
-    snapshot() {
-      return {
-        members: [...stores.members.all()],
-        companies: [...stores.companies.all()],
-        opportunities: [...stores.opportunities.all()],
-      };
-    },
-    counts() {
-      return {
-        members: stores.members.size,
-        companies: stores.companies.size,
-        opportunities: stores.opportunities.size,
-      };
-    },
+    snapshot: () => each((store) => [...store.all()]),
+    counts: () => each((store) => store.size),
   };
 }

@@ -18,6 +18,9 @@ export const WEBHOOK_EVENT_PREFIX: Record<SandboxResource, string> = {
   members: "member",
   companies: "company",
   opportunities: "opportunity",
+  locations: "location",
+  events: "event",
+  bookings: "booking",
 };
 
 export interface SandboxWebhookEvent {

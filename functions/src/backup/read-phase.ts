@@ -47,7 +47,7 @@ export async function readAllResources(deps: BackupDeps, runId: string): Promise
     readTime: Date.now() - CLOCK_MARGIN_MS,
   }));
   return Promise.all(
-    RESOURCE_NAMES.map((resource) =>
+    (deps.resources ?? RESOURCE_NAMES).map((resource) =>
       readResource(deps, runId, resource, controller, {
         listingStartedAt: previous.readTime,
         previousConflicts: previous.ids.get(resource),

@@ -1,5 +1,6 @@
 import type { BulkWriterOptions, Firestore } from "firebase-admin/firestore";
 import type { BackupConfig } from "../config";
+import type { ResourceName } from "../officernd/resources";
 import type { OfficeRndReader } from "../officernd/types";
 import { FIRESTORE_TIMEOUT_MS } from "../mirror/deadline";
 import type { BackupTrigger } from "./documents";
@@ -17,6 +18,8 @@ export interface BackupDeps {
   /** One reader per run: its stats() are reported (as a difference, so sharing one works too). */
   reader: OfficeRndReader;
   config: BackupConfig;
+  /** The data types this deployment mirrors (BACKUP_RESOURCES). Default: every registered one. */
+  resources?: readonly ResourceName[];
   /** The run's clock (lock, timestamps); durations use a monotonic clock. */
   now?: () => Date;
   /**

@@ -6,6 +6,7 @@ import {
   classifyAnswer,
   classifyTokenAnswer,
   DIAGNOSES,
+  scopesNamedIn,
   type AnswerVerdict,
 } from "../officernd/answers";
 import {
@@ -59,6 +60,8 @@ export interface TokenRefusal extends Failure {
   ok: false;
   status: number | null;
   latencyMs: number | null;
+  /** Scopes the refusal names as not granted (none when it does not say). */
+  refused: string[];
 }
 
 export type TokenAttempt = TokenGrant | TokenRefusal;
@@ -141,7 +144,7 @@ export class CheckProbes {
     } catch (error) {
       if (!(error instanceof TransportFailure)) throw error;
       const failure = unreachable(error, config.tokenUrl, this.timeoutMs);
-      return { ok: false, status: null, latencyMs: Date.now() - started, ...failure };
+      return { ok: false, status: null, latencyMs: Date.now() - started, refused: [], ...failure };
     }
     const refusal = (failure: Failure): TokenRefusal => ({
       ok: false,
@@ -149,6 +152,7 @@ export class CheckProbes {
       latencyMs: answer.durationMs,
       verdict: failure.verdict,
       message: this.redact(failure.message),
+      refused: failure.verdict === "missing_scope" ? scopesNamedIn(answer.body) : [],
     });
     if (answer.status !== 200) {
       const judged = classifyTokenAnswer(

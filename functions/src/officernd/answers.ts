@@ -1,4 +1,5 @@
 import { errorDetail } from "./http";
+import { RESOURCE_NAMES, RESOURCES } from "./resources";
 import type { RetryAction } from "./retry";
 import type { OfficeRndErrorCode } from "./types";
 
@@ -174,12 +175,7 @@ export function classifyTokenAnswer(
   if (shared) return shared;
   const oauth = oauthErrorCode(body);
   if (oauth === "invalid_scope") {
-    return verdict(
-      "auth",
-      "fail",
-      "missing_scope",
-      `${detail}; the OfficeRnD application must be granted ${scopes}`,
-    );
+    return verdict("auth", "fail", "missing_scope", `${detail}; ${scopeAdvice(body, scopes)}`);
   }
   if (status === 401 || status === 403 || (oauth !== null && BAD_CREDENTIALS.has(oauth))) {
     return verdict(
@@ -198,4 +194,26 @@ export function classifyTokenAnswer(
     );
   }
   return verdict("bad_request", "fail", "bad_request", `${detail}; check OFFICERND_TOKEN_URL`);
+}
+
+/**
+ * Which scope the token request was refused, and how to fix it: grant it to the OfficeRnD
+ * application, or leave its data type out of BACKUP_RESOURCES. OfficeRnD's answer may or may not
+ * name the scope; without a name, every scope asked for is listed.
+ */
+/** The registered scopes a refusal names (OfficeRnD's answer may name none). */
+export function scopesNamedIn(body: string): string[] {
+  return RESOURCE_NAMES.map((n) => RESOURCES[n].scope).filter((scope) => body.includes(scope));
+}
+
+function scopeAdvice(body: string, asked: string): string {
+  const named = RESOURCE_NAMES.filter((n) => body.includes(RESOURCES[n].scope));
+  const types =
+    named.length > 0 ? named : RESOURCE_NAMES.filter((n) => asked.includes(RESOURCES[n].scope));
+  if (types.length === 0) return `the OfficeRnD application must be granted ${asked}`;
+  const list = types.map((n) => `${RESOURCES[n].scope} (${n})`).join(", ");
+  return (
+    `the OfficeRnD application ${named.length > 0 ? "is not granted" : "must be granted every scope asked for"}: ${list}; ` +
+    `grant it in OfficeRnD, or leave ${types.join(", ")} out of BACKUP_RESOURCES`
+  );
 }

@@ -1,5 +1,13 @@
 import { z } from "zod";
-import { companySchema, memberSchema, opportunitySchema } from "./schemas";
+import { ConfigError } from "../config";
+import {
+  bookingSchema,
+  companySchema,
+  eventSchema,
+  locationSchema,
+  memberSchema,
+  opportunitySchema,
+} from "./schemas";
 
 /**
  * The resources the backup mirrors, as data. Adding locations, events or bookings later is one
@@ -36,6 +44,11 @@ export interface ResourceDefinition {
    * (locations and events have no createdAt/modifiedAt; live).
    */
   readonly versionField: "modifiedAt" | null;
+  /**
+   * Used when a record lacks its version field: a booking just created had no `modifiedAt`
+   * (live), so its `createdAt` stands in.
+   */
+  readonly versionFallback?: "createdAt";
   /** OfficeRnD sends webhook events for it (no `opportunity.*` event exists). */
   readonly webhookEvents: boolean;
 }
@@ -74,11 +87,49 @@ export const RESOURCES = {
     versionField: "modifiedAt",
     webhookEvents: true,
   },
+  // The design's next data types, after its first three (the status response keeps that order).
+  locations: {
+    name: "locations",
+    path: "locations",
+    collection: "officeRndLocations",
+    scope: "flex.space.locations.read",
+    schema: locationSchema,
+    rangeFilters: [],
+    count: false,
+    versionField: null,
+    webhookEvents: false,
+  },
+  events: {
+    name: "events",
+    path: "events",
+    collection: "officeRndEvents",
+    scope: "flex.collaboration.events.read",
+    schema: eventSchema,
+    rangeFilters: ["start", "end"],
+    count: true,
+    versionField: null,
+    webhookEvents: false,
+  },
+  bookings: {
+    name: "bookings",
+    path: "bookings",
+    collection: "officeRndBookings",
+    scope: "flex.space.bookings.read",
+    schema: bookingSchema,
+    rangeFilters: [],
+    count: true,
+    versionField: "modifiedAt",
+    versionFallback: "createdAt",
+    webhookEvents: true,
+  },
 } as const satisfies Record<string, ResourceDefinition>;
 
 export type ResourceName = keyof typeof RESOURCES;
 
-/** In the order of the design document's response (members, opportunities, companies). */
+/**
+ * In the order of the design document's response (members, opportunities, companies), then the
+ * design's next data types (locations, events, bookings).
+ */
 export const RESOURCE_NAMES = Object.keys(RESOURCES) as ResourceName[];
 
 export function resourceDefinition(name: ResourceName): ResourceDefinition {
@@ -100,9 +151,11 @@ export function recordVersion(
   name: ResourceName,
   record: Readonly<Record<string, unknown>>,
 ): number | null {
-  const field = RESOURCES[name].versionField;
+  const definition: ResourceDefinition = RESOURCES[name];
+  const field = definition.versionField;
   if (field === null) return null;
-  const value = record[field];
+  const fallback = definition.versionFallback;
+  const value = record[field] ?? (fallback === undefined ? undefined : record[fallback]);
   if (typeof value !== "string") return null;
   const ms = Date.parse(value);
   return Number.isNaN(ms) ? null : ms;
@@ -120,4 +173,22 @@ export function perResourceSchema<T extends z.ZodType>(
 ) {
   const shape = perResource(() => schema);
   return options.strict ? z.strictObject(shape) : z.object(shape);
+}
+
+/**
+ * The data types a deployment mirrors (BACKUP_RESOURCES): null means every registered one. An
+ * unknown name is a configuration error naming the variable and the known names.
+ */
+export function selectResources(names: readonly string[] | null): ResourceName[] {
+  if (names === null) return [...RESOURCE_NAMES];
+  const known = new Set<string>(RESOURCE_NAMES);
+  const unknown = names.filter((n) => !known.has(n));
+  if (unknown.length > 0 || names.length === 0) {
+    throw new ConfigError(
+      "BACKUP_RESOURCES",
+      `must be all, or a comma list of ${RESOURCE_NAMES.join(", ")} (unknown: ${unknown.join(", ") || "none given"})`,
+    );
+  }
+  // Registry order, whatever the order of the list.
+  return RESOURCE_NAMES.filter((n) => names.includes(n));
 }

@@ -54,6 +54,32 @@ export const opportunitySchema = baseRecordSchema.extend({
   membersCount: z.number().nullish(),
 });
 
+/** Locations carry no createdAt/modifiedAt (live, docs/officernd-api.md). */
+export const locationSchema = z.looseObject({
+  _id: officeRndId,
+  name: text,
+  code: text,
+  timezone: text,
+});
+
+/** Events carry no createdAt/modifiedAt and filter on start/end (live). */
+export const eventSchema = z.looseObject({
+  _id: officeRndId,
+  title: text,
+  location: ref,
+  start: isoTime,
+  end: isoTime,
+});
+
+/** A booking just created had no modifiedAt (live). */
+export const bookingSchema = baseRecordSchema.extend({
+  resourceId: ref,
+  member: ref,
+  company: ref,
+  location: ref,
+  canceled: z.boolean().nullish(),
+});
+
 /**
  * What makes a record storable: an object with a valid `_id`. Everything else is stored as
  * OfficeRnD sent it; the resource schemas above only detect drift (docs/officernd-api.md:

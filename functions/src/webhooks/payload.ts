@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { normalizeRecordId, withNormalizedId } from "../mirror/record-document";
-import { RESOURCES, type ResourceName } from "../officernd/resources";
+import { RESOURCES, type ResourceDefinition, type ResourceName } from "../officernd/resources";
 import { officeRndId, type OfficeRndRecord } from "../officernd/schemas";
 
 /**
@@ -49,6 +49,8 @@ const RESOURCE_BY_PREFIX: Readonly<Record<string, ResourceName>> = {
   member: "members",
   company: "companies",
   opportunity: "opportunities",
+  // docs/officernd-api.md: booking.* events exist (created/updated/removed).
+  booking: "bookings",
 };
 
 const ACTIONS = ["created", "updated", "removed"] as const;
@@ -123,8 +125,17 @@ export function classifyEventType(
  * not be ordered against the next event (webhooks/apply.ts).
  */
 function versionSchema(resource: ResourceName): z.ZodType | null {
-  const field = RESOURCES[resource].versionField;
-  return field === null ? null : z.looseObject({ [field]: isoTime });
+  const definition: ResourceDefinition = RESOURCES[resource];
+  const field = definition.versionField;
+  if (field === null) return null;
+  const fallback = definition.versionFallback;
+  if (fallback === undefined) return z.looseObject({ [field]: isoTime });
+  // A booking just created has no modifiedAt (live): its createdAt must then be a time.
+  return z
+    .looseObject({ [field]: isoTime.optional(), [fallback]: isoTime.optional() })
+    .refine((r) => r[field] !== undefined || r[fallback] !== undefined, {
+      message: `${field} or ${fallback} is required`,
+    });
 }
 
 /** Refuses a time (of those that order the mirror) later than now + EVENT_TIME_MAX_FUTURE_MS. */

@@ -400,9 +400,8 @@ describe("concurrency and crashes", () => {
 describe("what a run leaves behind", () => {
   it("metadata with the seed's fields and types, history, one summary and progress entries", async () => {
     await seedFirestore(stack.db, {
+      ...stack.sandbox.data.snapshot(),
       members: stack.sandbox.data.members.all().slice(5),
-      companies: stack.sandbox.data.companies.all(),
-      opportunities: stack.sandbox.data.opportunities.all(),
     });
     const result: BackupRunResult = await runBackup(stack.deps(), { trigger: "schedule" });
     const snap = await metadataRef(stack.db).get();

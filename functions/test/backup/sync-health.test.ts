@@ -69,10 +69,13 @@ describe("runSyncHealth (the summary entry's syncHealth)", () => {
         for (let x = 0; x < states; x += 1) {
           for (let y = 0; y < states; y += 1) {
             for (let z = 0; z < states; z += 1) {
-              const resources = { [a]: stats(x), [b]: stats(y), [c]: stats(z) } as Record<
-                ResourceName,
-                ResourceStats
-              >;
+              // The other resources in a healthy state: the rule looks at each on its own.
+              const resources = {
+                ...Object.fromEntries(RESOURCE_NAMES.map((n) => [n, stats(0)])),
+                [a]: stats(x),
+                [b]: stats(y),
+                [c]: stats(z),
+              } as Record<ResourceName, ResourceStats>;
               const fromLog = runSyncHealth({ status, inSync, resources });
               const fromStatus = computeSyncHealth(metadata(status, inSync, resources));
               if (JSON.stringify(fromLog) !== JSON.stringify(fromStatus)) {

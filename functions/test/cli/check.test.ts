@@ -2,6 +2,7 @@ import { z } from "zod";
 import { startSandbox, SANDBOX_SCOPES, type Sandbox } from "../../dev/sandbox";
 import { readBudgetSchema } from "../../src/officernd/rate-limit";
 import { CHECK_VERDICTS } from "../../src/commands/check-command";
+import { RESOURCE_NAMES } from "../../src/officernd/resources";
 import { baseEnv, parseJsonOutput, runCli, type ProcessResult } from "./run-cli";
 // A loopback port nothing listens on (it was free a moment ago).
 import { freePort } from "../../dev/emulator";
@@ -23,7 +24,7 @@ const reportSchema = z.strictObject({
   }),
   steps: z.array(
     z.strictObject({
-      step: z.enum(["token", "scopes", "members", "opportunities", "companies"]),
+      step: z.enum(["token", "scopes", ...RESOURCE_NAMES]),
       ok: z.boolean(),
       verdict: z.enum(CHECK_VERDICTS),
       message: z.string().min(1),
@@ -84,7 +85,7 @@ describe("officernd-backup check", () => {
     expect(result.stdout).toMatch(/latency: token \d+ ms; API min \d+ ms, mean \d+ ms, max \d+ ms/);
     // What OfficeRnD's rate-limit headers said, and the scopes the token carries.
     expect(result.stdout).toMatch(
-      /read budget: 3 read\(s\) used; \d+ of 1000000 a minute left \(resets .+\); \d+ of 20000 a day left/,
+      /read budget: 6 read\(s\) used; \d+ of 1000000 a minute left \(resets .+\); \d+ of 20000 a day left/,
     );
     expect(result.stdout).toContain(`scopes granted: ${SANDBOX_SCOPES.members}`);
   });
@@ -95,8 +96,8 @@ describe("officernd-backup check", () => {
     expect(report?.ok).toBe(true);
     expect(report?.scopes.missing).toEqual([]);
     expect(report?.readBudget).toMatchObject({
-      used: 3,
-      day: { limit: 20_000, remaining: 19_997 },
+      used: 6,
+      day: { limit: 20_000, remaining: 19_994 },
     });
     expect(report?.target).toEqual({
       orgSlug: sandbox.orgSlug,
@@ -118,6 +119,9 @@ describe("officernd-backup check", () => {
       members: "skipped",
       opportunities: "skipped",
       companies: "skipped",
+      locations: "skipped",
+      events: "skipped",
+      bookings: "skipped",
     });
     const text = await check({ OFFICERND_CLIENT_SECRET: "definitely-not-the-secret-42" }, false);
     expect(text.result.stdout).toMatch(/^OfficeRnD connectivity check: FAILED \(bad_credentials\)/);
@@ -127,17 +131,23 @@ describe("officernd-backup check", () => {
   });
 
   it("a missing scope (the sandbox grants fewer): exit 1, missing_scope naming it", async () => {
-    sandbox.configure({ grantedScopes: [SANDBOX_SCOPES.members, SANDBOX_SCOPES.opportunities] });
+    sandbox.configure({
+      grantedScopes: Object.values(SANDBOX_SCOPES).filter((s) => s !== SANDBOX_SCOPES.companies),
+    });
     const { result, report } = await check();
     expect(result.code).toBe(1);
     expect(report?.scopes.missing).toEqual([SANDBOX_SCOPES.companies]);
-    expect(verdicts(report)).toEqual({
+    expect(verdicts(report)).toMatchObject({
       token: "missing_scope",
       scopes: "missing_scope",
       members: "ok",
       opportunities: "ok",
       companies: "missing_scope",
+      bookings: "ok",
     });
+    // Left out of BACKUP_RESOURCES, companies are not checked at all.
+    const without = await check({ BACKUP_RESOURCES: "members,opportunities" });
+    expect(without.result.code).toBe(0);
   });
 
   it("wrong org slug: exit 1, wrong_org_slug", async () => {

@@ -39,6 +39,9 @@ describe("check: everything reachable and granted", () => {
       members: "ok",
       opportunities: "ok",
       companies: "ok",
+      locations: "ok",
+      events: "ok",
+      bookings: "ok",
     });
     expect(report.scopes.missing).toEqual([]);
     expect(report.scopes.granted).toEqual(expect.arrayContaining(report.scopes.needed));
@@ -79,7 +82,9 @@ describe("check: failure verdicts", () => {
 
   it("a scope the application lacks: missing_scope, named; the other resources still read", async () => {
     sandbox.configure({
-      grantedScopes: [SANDBOX_SCOPES.members, SANDBOX_SCOPES.companies],
+      grantedScopes: Object.values(SANDBOX_SCOPES).filter(
+        (s) => s !== SANDBOX_SCOPES.opportunities,
+      ),
     });
     const report = await checkOfficeRnd(config());
     expect(report.ok).toBe(false);
@@ -90,10 +95,19 @@ describe("check: failure verdicts", () => {
       members: "ok",
       opportunities: "missing_scope",
       companies: "ok",
+      locations: "ok",
+      events: "ok",
+      bookings: "ok",
     });
     expect(step(report, "scopes").message).toContain(SANDBOX_SCOPES.opportunities);
-    // 1 refused, then one per scope: below OfficeRnD's ~5 a minute.
-    expect(sandbox.stats.tokenRequests).toBe(1 + RESOURCE_NAMES.length);
+    expect(step(report, "token").message).toMatch(/leave opportunities out of BACKUP_RESOURCES/);
+    // The refusal names the scope: 1 refused, 1 for the rest, below OfficeRnD's ~5 a minute.
+    expect(sandbox.stats.tokenRequests).toBe(2);
+  });
+
+  it("checks only the data types BACKUP_RESOURCES names", async () => {
+    const report = await checkOfficeRnd(config(), { resources: ["members", "bookings"] });
+    expect(verdicts(report)).toEqual({ token: "ok", scopes: "ok", members: "ok", bookings: "ok" });
   });
 
   it("wrong org slug: wrong_org_slug on every resource", async () => {
@@ -104,6 +118,9 @@ describe("check: failure verdicts", () => {
       members: "wrong_org_slug",
       opportunities: "wrong_org_slug",
       companies: "wrong_org_slug",
+      locations: "wrong_org_slug",
+      events: "wrong_org_slug",
+      bookings: "wrong_org_slug",
     });
     // Live: a wrong org slug answers 500 "Organization not found" (docs/officernd-api.md).
     expect(step(report, "members")).toMatchObject({ httpStatus: 500 });

@@ -136,12 +136,23 @@ describe("HTTP API (real app, real Firestore emulator)", () => {
             status: "completed",
             missingRecords: 0,
           },
+          // The design's response, then the design's next types.
           currentStats: {
             members: { firestore: 150, api: 150, missing: 0 },
             opportunities: { firestore: 75, api: 75, missing: 0 },
             companies: { firestore: 25, api: 25, missing: 0 },
+            locations: { firestore: 0, api: 0, missing: 0 },
+            events: { firestore: 0, api: 0, missing: 0 },
+            bookings: { firestore: 0, api: 0, missing: 0 },
           },
-          syncHealth: { members: "healthy", opportunities: "healthy", companies: "healthy" },
+          syncHealth: {
+            members: "healthy",
+            opportunities: "healthy",
+            companies: "healthy",
+            locations: "healthy",
+            events: "healthy",
+            bookings: "healthy",
+          },
           lastChecked: "2024-01-15T14:30:00.000Z",
         });
         expect(body.alerts).toEqual([]);

@@ -1,4 +1,10 @@
-import { seedData, startSandbox, type JsonValue, type Sandbox } from "../../dev/sandbox";
+import {
+  SANDBOX_SCOPES,
+  seedData,
+  startSandbox,
+  type JsonValue,
+  type Sandbox,
+} from "../../dev/sandbox";
 import { RESOURCES } from "../../src/officernd/resources";
 
 /** The sandbox itself, spoken to with plain fetch: it must behave like OfficeRnD as documented. */
@@ -194,6 +200,37 @@ describe("sandbox lists", () => {
     expect(sandbox.stats.refusedParams).toBe(2);
   });
 
+  it("serves the design's next types as the live API does (docs/officernd-api.md)", async () => {
+    sandbox = await startSandbox();
+    const bearer = await accessToken(Object.values(SANDBOX_SCOPES).join(" "));
+    const org = sandbox.orgSlug;
+    // Locations and events carry no createdAt/modifiedAt (live).
+    for (const resource of ["locations", "events"]) {
+      const page = (await list(`${org}/${resource}`, bearer)).json();
+      expect(page.results.length).toBeGreaterThan(0);
+      for (const r of page.results) {
+        expect(r).not.toHaveProperty("createdAt");
+        expect(r).not.toHaveProperty("modifiedAt");
+      }
+    }
+    // Events filter on start/end; locations take no date filter (live: 400 for unknown ones).
+    const since = "2024-01-01T00:00:00.000Z";
+    const events = sandbox.data.events.all().filter((e) => str(e.start) >= since).length;
+    const filtered = (await list(`${org}/events`, bearer, `?start[$gte]=${since}`)).json();
+    expect(filtered.results).toHaveLength(Math.min(50, events));
+    expect((await list(`${org}/events`, bearer, `?modifiedAt[$gte]=${since}`)).status).toBe(400);
+    expect((await list(`${org}/locations`, bearer, `?createdAt[$gte]=${since}`)).status).toBe(400);
+    // A booking just created has no modifiedAt (live), but a createdAt.
+    const bookings = sandbox.data.bookings.all();
+    expect(bookings.some((b) => !("modifiedAt" in b))).toBe(true);
+    expect(bookings.every((b) => typeof b.createdAt === "string")).toBe(true);
+    // /count: events and bookings have it, locations not.
+    expect(JSON.parse((await list(`${org}/bookings/count`, bearer)).text)).toEqual({
+      total: bookings.length,
+    });
+    expect((await list(`${org}/locations/count`, bearer)).status).toBe(404);
+  });
+
   it("counts with /count for the resources that have it (live: {total: N})", async () => {
     sandbox = await startSandbox({ seed: { members: 77, opportunities: 12 } });
     const bearer = await accessToken();
@@ -313,7 +350,14 @@ describe("sandbox lists", () => {
       list(`${sandbox.orgSlug}/companies`, bearer),
       list(`${sandbox.orgSlug}/companies`, bearer),
     ]);
-    expect(sandbox.stats.byResource).toEqual({ members: 1, companies: 2, opportunities: 0 });
+    expect(sandbox.stats.byResource).toEqual({
+      members: 1,
+      companies: 2,
+      opportunities: 0,
+      locations: 0,
+      events: 0,
+      bookings: 0,
+    });
     expect(sandbox.stats.maxInFlight).toBeGreaterThanOrEqual(2);
     const entry = sandbox.stats.log.find((l) => l.route === "list");
     expect((entry?.end ?? 0) - (entry?.at ?? 0)).toBeGreaterThanOrEqual(25);

@@ -1,3 +1,4 @@
+import { RESOURCE_NAMES, RESOURCES } from "../../src/officernd/resources";
 import { OfficeRndError } from "../../src/officernd/types";
 import { captureLogs, failure, harness, sleep, type Harness } from "./helpers";
 
@@ -23,7 +24,8 @@ describe("access token", () => {
     expect(client.stats().tokenRequests).toBe(1);
     const fetched = logs.entries.filter((e) => e.event === "officernd_token_fetched");
     expect(fetched.at(-1)?.scope).toBe(
-      "flex.community.members.read flex.community.opportunities.read flex.community.companies.read",
+      "flex.community.members.read flex.community.opportunities.read flex.community.companies.read " +
+        "flex.space.locations.read flex.collaboration.events.read flex.space.bookings.read",
     );
   });
 
@@ -91,11 +93,15 @@ describe("access token", () => {
     expect(h.sandbox.stats.reads).toBe(0);
   });
 
-  it("an ungranted scope is an auth error naming the scopes needed", async () => {
-    h = await harness({ grantedScopes: ["flex.community.members.read"] });
+  it("an ungranted scope is an auth error naming it, its data type and both fixes", async () => {
+    h = await harness({
+      grantedScopes: RESOURCE_NAMES.filter((n) => n !== "bookings").map((n) => RESOURCES[n].scope),
+    });
     const error = await failure(h.client().readAll("members"));
     expect(error).toMatchObject({ code: "auth", status: 400 });
-    expect(error.message).toMatch(/invalid_scope.*must be granted flex\.community\.members\.read/);
+    expect(error.message).toMatch(
+      /invalid_scope.*is not granted: flex\.space\.bookings\.read \(bookings\); grant it in OfficeRnD, or leave bookings out of BACKUP_RESOURCES/,
+    );
     expect(h.sandbox.stats.tokenRequests).toBe(1);
   });
 

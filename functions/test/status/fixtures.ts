@@ -60,6 +60,10 @@ export function makeRun(spec: RunSpec): BackupMetadata {
     members: { firestore: 150, api: 150 },
     opportunities: { firestore: 75, api: 75 },
     companies: { firestore: 25, api: 25 },
+    // The design's next types: empty, so the design example's figures stay its own.
+    locations: { firestore: 0, api: 0 },
+    events: { firestore: 0, api: 0 },
+    bookings: { firestore: 0, api: 0 },
   };
   const resources = Object.fromEntries(
     RESOURCE_NAMES.map((n) => [n, stats({ ...defaults[n], ...spec.resources?.[n] })]),

@@ -66,8 +66,18 @@ describe("getBackupStatus (real Firestore emulator)", () => {
         members: { firestore: 0, api: null, missing: null },
         opportunities: { firestore: 0, api: null, missing: null },
         companies: { firestore: 0, api: null, missing: null },
+        locations: { firestore: 0, api: null, missing: null },
+        events: { firestore: 0, api: null, missing: null },
+        bookings: { firestore: 0, api: null, missing: null },
       },
-      syncHealth: { members: null, opportunities: null, companies: null },
+      syncHealth: {
+        members: null,
+        opportunities: null,
+        companies: null,
+        locations: null,
+        events: null,
+        bookings: null,
+      },
       lastChecked: "2024-01-15T14:30:00.000Z",
       alerts: [
         {
@@ -92,7 +102,14 @@ describe("getBackupStatus (real Firestore emulator)", () => {
           maxMs: null,
           unresolvedSince: null,
         },
-        dataVolume: { members: [], opportunities: [], companies: [] },
+        dataVolume: {
+          members: [],
+          opportunities: [],
+          companies: [],
+          locations: [],
+          events: [],
+          bookings: [],
+        },
       },
       freshness: {
         apiCountsAsOf: null,
@@ -106,8 +123,15 @@ describe("getBackupStatus (real Firestore emulator)", () => {
         rejected: 0,
         lastRejectedAt: null,
         byType: {},
-        // Live: no opportunity.* webhook event exists.
-        coverage: { members: true, opportunities: false, companies: true },
+        // Live: no opportunity.* webhook event exists; bookings have booking.* events.
+        coverage: {
+          members: true,
+          opportunities: false,
+          companies: true,
+          locations: false,
+          events: false,
+          bookings: true,
+        },
       },
     } satisfies BackupStatusResponse);
     expect(() => backupStatusResponseSchema.parse(status)).not.toThrow();
@@ -133,15 +157,30 @@ describe("getBackupStatus (real Firestore emulator)", () => {
       },
       inProgress: null,
     });
+    // The design's shape first, in its order; the next types after it.
+    expect(Object.keys(status.currentStats)).toEqual([
+      "members",
+      "opportunities",
+      "companies",
+      "locations",
+      "events",
+      "bookings",
+    ]);
     expect(status.currentStats).toEqual({
       members: { firestore: 150, api: 150, missing: 0 },
       opportunities: { firestore: 75, api: 75, missing: 0 },
       companies: { firestore: 25, api: 25, missing: 0 },
+      locations: { firestore: 0, api: 0, missing: 0 },
+      events: { firestore: 0, api: 0, missing: 0 },
+      bookings: { firestore: 0, api: 0, missing: 0 },
     });
     expect(status.syncHealth).toEqual({
       members: "healthy",
       opportunities: "healthy",
       companies: "healthy",
+      locations: "healthy",
+      events: "healthy",
+      bookings: "healthy",
     });
     expect(status.lastChecked).toBe("2024-01-15T14:30:00.000Z");
     expect(status.alerts).toEqual([]);
@@ -299,10 +338,11 @@ describe("getBackupStatus (real Firestore emulator)", () => {
         }),
       ]);
       const status = await getBackupStatus(fs.db, options);
-      expect(status.syncHealth).toEqual({
+      expect(status.syncHealth).toMatchObject({
         members: "healthy",
         opportunities: "healthy",
         companies: "out_of_sync",
+        bookings: "healthy",
       });
       expect(status.alerts).toContainEqual({
         code: "out_of_sync",
@@ -322,10 +362,11 @@ describe("getBackupStatus (real Firestore emulator)", () => {
         }),
       ]);
       const status = await getBackupStatus(fs.db, options);
-      expect(status.syncHealth).toEqual({
+      expect(status.syncHealth).toMatchObject({
         members: "out_of_sync",
         opportunities: "out_of_sync",
         companies: "healthy",
+        bookings: "healthy",
       });
       expect(status.alerts.map((a) => a.code)).toEqual(["backup_failed", "out_of_sync"]);
       expect(status.alerts[1]?.message).toBe(

@@ -67,7 +67,14 @@ it("counts the events processed since the latest run started, and reads the coun
     lastRejectedAt: hoursBefore(NOW, 2).toISOString(),
     // Sorted by type.
     byType: { "company.created": 1, "member.updated": 4 },
-    coverage: { members: true, opportunities: false, companies: true },
+    coverage: {
+      members: true,
+      opportunities: false,
+      companies: true,
+      locations: false,
+      events: false,
+      bookings: true,
+    },
   });
   expect(Object.keys(status.webhooks.byType)).toEqual(["company.created", "member.updated"]);
 });
@@ -81,7 +88,14 @@ it("a stats document that does not match its schema is logged and read as empty"
     rejected: 0,
     lastRejectedAt: null,
     byType: {},
-    coverage: { members: true, opportunities: false, companies: true },
+    coverage: {
+      members: true,
+      opportunities: false,
+      companies: true,
+      locations: false,
+      events: false,
+      bookings: true,
+    },
   });
   expect(
     logs.entries.some(

@@ -1,3 +1,4 @@
+import { RESOURCE_NAMES } from "../../src/officernd/resources";
 import { randomUUID } from "node:crypto";
 import functionsTest from "firebase-functions-test";
 import { getFirestore } from "firebase-admin/firestore";
@@ -54,9 +55,8 @@ describe("officeRndDataBackup (scheduled)", () => {
     expect(metadata.status).toBe("completed");
     expect(metadata.trigger).toBe("schedule");
     expect(metadata.apiMembers).toBe(sandbox.data.members.size);
-    expect(metadata.missingRecords).toBe(
-      sandbox.data.members.size + sandbox.data.companies.size + sandbox.data.opportunities.size,
-    );
+    const counts = sandbox.data.counts();
+    expect(metadata.missingRecords).toBe(RESOURCE_NAMES.reduce((sum, n) => sum + counts[n], 0));
   });
 
   it("rethrows a transient failure so Cloud Scheduler retries, and records it", async () => {

@@ -55,7 +55,14 @@ it("counts deliveries per type, rejections, and distinct events since the latest
     rejected: 0,
     lastRejectedAt: null,
     byType: {},
-    coverage: { members: true, opportunities: false, companies: true },
+    coverage: {
+      members: true,
+      opportunities: false,
+      companies: true,
+      locations: false,
+      events: false,
+      bookings: true,
+    },
   });
 
   // Before any backup: every retained event counts.
@@ -67,7 +74,14 @@ it("counts deliveries per type, rejections, and distinct events since the latest
     rejected: 0,
     lastRejectedAt: null,
     byType: { "member.created": 2 },
-    coverage: { members: true, opportunities: false, companies: true },
+    coverage: {
+      members: true,
+      opportunities: false,
+      companies: true,
+      locations: false,
+      events: false,
+      bookings: true,
+    },
   });
 
   // A backup run starts an hour later; then more deliveries, a redelivery and two rejections.
@@ -82,7 +96,7 @@ it("counts deliveries per type, rejections, and distinct events since the latest
   expect((await hook.deliver(update, { now: clock })).json).toMatchObject({
     outcome: "duplicate",
   });
-  const booking = webhookEvent("booking.created", { _id: "64b0000000000000000000aa" });
+  const booking = webhookEvent("location.created", { _id: "64b0000000000000000000aa" });
   expect((await hook.deliver(booking, { now: clock })).json).toMatchObject({
     outcome: "ignored",
   });
@@ -95,7 +109,14 @@ it("counts deliveries per type, rejections, and distinct events since the latest
     receivedSinceLastBackup: 2,
     rejected: 2,
     lastRejectedAt: later(2).toISOString(),
-    byType: { "booking.created": 1, "member.created": 2, "member.updated": 2 },
-    coverage: { members: true, opportunities: false, companies: true },
+    byType: { "location.created": 1, "member.created": 2, "member.updated": 2 },
+    coverage: {
+      members: true,
+      opportunities: false,
+      companies: true,
+      locations: false,
+      events: false,
+      bookings: true,
+    },
   });
 });
