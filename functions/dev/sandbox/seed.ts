@@ -7,7 +7,6 @@
  */
 
 import {
-  EPOCH_END,
   EPOCH_START,
   IdFactory,
   iso,
