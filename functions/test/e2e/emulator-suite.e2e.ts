@@ -1,3 +1,4 @@
+import { DASHBOARD_CSP } from "../../src/http/dashboard";
 import { deleteApp, initializeApp, type App } from "firebase-admin/app";
 import { getAuth } from "firebase-admin/auth";
 import { getFirestore, type Firestore } from "firebase-admin/firestore";
@@ -40,6 +41,8 @@ beforeAll(async () => {
       OFFICERND_CLIENT_SECRET,
       BACKUP_STATUS_TOKEN: STATUS_TOKEN,
       OFFICERND_WEBHOOK_SECRET: "e2e-webhook-secret",
+      // Slack off here (a deployed project sets its webhook URL, or `none`).
+      BACKUP_SLACK_WEBHOOK_URL: "none",
     },
   });
   const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, CI: "true" };
@@ -156,6 +159,16 @@ describe("firebase emulators:start with this project", () => {
       .object({ backup: z.object({ status: z.string(), trigger: z.string() }) })
       .parse(await res.json());
     expect(body.backup).toMatchObject({ status: "completed", trigger: "schedule" });
+  });
+
+  it("serves the dashboard at / from public/, with its CSP", async () => {
+    const page = await fetch(`http://${project.hosts.hosting}/`);
+    expect(page.status).toBe(200);
+    expect(page.headers.get("content-security-policy")).toBe(DASHBOARD_CSP);
+    expect(await page.text()).toContain('<label for="status-token">Status token</label>');
+    const script = await fetch(`http://${project.hosts.hosting}/assets/dashboard.js`);
+    expect(script.status).toBe(200);
+    expect(script.headers.get("content-security-policy")).toBe(DASHBOARD_CSP);
   });
 
   it("refuses the callable without auth, and without the admin claim", async () => {
