@@ -41,6 +41,12 @@ describe("local stack (npm start)", () => {
 
     const unauthorized = await fetch(url!);
     expect(unauthorized.status).toBe(401);
+
+    // The printed dashboard address serves the page that signs in with that token.
+    expect(stack.dashboardUrl).toBe(`${stack.server.url}/`);
+    const page = await fetch(stack.dashboardUrl);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('<label for="status-token">Status token</label>');
   });
 
   it("stops everything it started", async () => {
