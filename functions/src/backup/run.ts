@@ -65,6 +65,7 @@ import {
   firestoreProblem,
   internalProblem,
   lockLostProblem,
+  LockLostError,
   timeBudgetProblem,
   type BackupError,
 } from "./problems";
@@ -77,7 +78,7 @@ import {
   budgetedHooks,
   budgetedReader,
   startTimeBudget,
-  STOP_GRACE_MS,
+  stopGraceMs,
   WIND_DOWN_STEP_MS,
   type TimeBudget,
 } from "./time-budget";
@@ -194,8 +195,9 @@ export async function beginBackup(deps: BackupDeps, options: BackupOptions): Pro
 
 /**
  * The run itself, under its lease and within its time budget: read → plan → sync. Never throws.
- * Phases still busy STOP_GRACE_MS after the budget is spent are left behind (reads are harmless;
- * the sync starts no chunk past the budget, and every write is conditional on the version read).
+ * Phases still busy a grace (stopGraceMs) after the budget is spent are left behind: reads are
+ * harmless, the sync starts no chunk past the budget, and every write is conditional on the
+ * version read.
  */
 async function execute(
   ctx: RunContext,
@@ -203,27 +205,46 @@ async function execute(
   timing: LeaseTiming,
   budget: TimeBudget,
 ): Promise<BackupRunResult> {
+  const progress: Progress = { plan: null, written: 0 };
+  const lease = keepLeaseAlive(ctx.deps.db, holder, ctx.now, timing);
+  const hooks = ctx.deps.hooks;
   const deps: BackupDeps = {
     ...ctx.deps,
     reader: budgetedReader(ctx.deps.reader, budget),
-    hooks: budgetedHooks(ctx.deps.hooks, budget),
+    hooks: budgetedHooks(
+      {
+        ...hooks,
+        afterWriteChunk: async (chunk) => {
+          progress.written = chunk.written;
+          await hooks?.afterWriteChunk?.(chunk);
+          // Right before the next chunk: a lease lost meanwhile stops the sync here.
+          if (lease.lost && chunk.done < chunk.total) throw new LockLostError(ctx.runId);
+        },
+      },
+      budget,
+    ),
   };
-  const lease = keepLeaseAlive(deps.db, holder, ctx.now, timing);
-  const progress: { plan: SyncPlan | null } = { plan: null };
   const work = runPhases(ctx, deps, lease, budget, progress);
   try {
     if (budget.budgetMs === null) return await work;
     const cutOff = budget.whenSpent
-      .then(() => sleep(STOP_GRACE_MS, null, { ref: false }))
+      .then(() => sleep(stopGraceMs(budget.budgetMs ?? 0), null, { ref: false }))
       .then(() => null);
     const done = await Promise.race([work, cutOff]);
     if (done !== null) return done;
-    const { plan } = progress;
+    const { plan, written } = progress;
     const stopped = timeBudgetProblem(budget.budgetMs, plan === null ? "reading" : "syncing");
-    return finish(ctx, [...(plan?.problems ?? []), stopped], { plan });
+    return finish(ctx, [...(plan?.problems ?? []), stopped], { plan, written });
   } finally {
     lease.stop();
   }
+}
+
+/** What a run has done so far, for a result built without waiting for its phases. */
+interface Progress {
+  plan: SyncPlan | null;
+  /** Documents written by the chunks flushed so far. */
+  written: number;
 }
 
 async function runPhases(
@@ -231,7 +252,7 @@ async function runPhases(
   deps: BackupDeps,
   lease: LeaseHeartbeat,
   budget: TimeBudget,
-  progress: { plan: SyncPlan | null },
+  progress: Progress,
 ): Promise<BackupRunResult> {
   const { runId } = ctx;
   let plan: SyncPlan | null = null;

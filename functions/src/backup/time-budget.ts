@@ -21,6 +21,11 @@ import type { BackupHooks } from "./run-deps";
 export const FUNCTION_TIMEOUT_MARGIN_MS = 60_000;
 /** How long the phases get to stop once the budget is spent before the run records anyway. */
 export const STOP_GRACE_MS = 15_000;
+
+/** The grace of a budget: STOP_GRACE_MS, or a quarter of a short budget (tests, the CLI). */
+export function stopGraceMs(budgetMs: number): number {
+  return Math.min(STOP_GRACE_MS, Math.round(budgetMs / 4));
+}
 /** Longest wait for recording the run, and for releasing the lease, once the budget is spent. */
 export const WIND_DOWN_STEP_MS = 20_000;
 
@@ -133,9 +138,9 @@ export function budgetedHooks(hooks: BackupHooks | undefined, budget: TimeBudget
   return {
     ...hooks,
     afterWriteChunk: async (progress) => {
-      // After the last chunk there is nothing left to stop.
-      if (budget.spent && progress.done < progress.total) throw budgetError(budget);
       await hooks?.afterWriteChunk?.(progress);
+      // Checked last, right before the next chunk would start; after the last, nothing is left.
+      if (budget.spent && progress.done < progress.total) throw budgetError(budget);
     },
   };
 }

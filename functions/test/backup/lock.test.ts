@@ -1,6 +1,6 @@
 import { performance } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
-import type { Firestore } from "firebase-admin/firestore";
+import type { Firestore, Timestamp } from "firebase-admin/firestore";
 import {
   acquireBackupLock,
   keepLeaseAlive,
@@ -16,7 +16,12 @@ import {
   type LeaseHolder,
   type LockAttempt,
 } from "../../src/backup/lock";
+import { listBackupRuns, readBackupMetadata } from "../../src/backup/metadata";
+import { beginBackup, runBackup, shouldRetry } from "../../src/backup/run";
+import { baseEnv } from "../cli/run-cli";
 import { createTestFirestore, type TestFirestore } from "../harness/firestore";
+import { spawnCli } from "../reliability/harness";
+import { differences, startStack, type Stack } from "./helpers";
 
 const T0 = new Date("2026-11-25T10:00:00Z");
 const later = (ms: number) => new Date(T0.getTime() + ms);
@@ -259,4 +264,105 @@ describe("the heartbeat", () => {
       heartbeat.stop();
     }
   });
+});
+
+describe("a run and its lease", () => {
+  let stack: Stack;
+  afterEach(() => stack.close());
+
+  it("a second delivery of a task (same run id) is busy, not a second run at once", async () => {
+    stack = await startStack("lease-dup", { latencyMs: 300 });
+    const first = await beginBackup(stack.deps(), { trigger: "manual", runId: "task-1" });
+    const second = await beginBackup(stack.deps(), { trigger: "manual", runId: "task-1" });
+    expect(first.busy).toBe(false);
+    expect(second).toMatchObject({ busy: true, heldBy: "task-1" });
+    if (first.busy || !second.busy) throw new Error("unreachable");
+    // A task's duplicate delivery is not retried: the first delivery is doing the work.
+    expect(shouldRetry(second.result)).toBe(false);
+    expect((await first.completion).status).toBe("completed");
+    expect((await listBackupRuns(stack.db, 5)).map((r) => r.runId)).toEqual(["task-1"]);
+  });
+
+  it("busy is retryable for the scheduled trigger only", async () => {
+    stack = await startStack("lease-busy", { latencyMs: 300 });
+    const holder = await beginBackup(stack.deps(), { trigger: "manual" });
+    if (holder.busy) throw new Error("the lease was taken");
+    const scheduled = await runBackup(stack.deps(), { trigger: "schedule" });
+    const manual = await runBackup(stack.deps(), { trigger: "manual" });
+    await holder.completion;
+    expect(scheduled).toMatchObject({ status: "busy", error: { code: "busy", retryable: true } });
+    expect(shouldRetry(scheduled)).toBe(true); // Cloud Scheduler runs it again later
+    expect(manual).toMatchObject({ status: "busy", error: { code: "busy", retryable: false } });
+    expect(shouldRetry(manual)).toBe(false);
+  });
+
+  it("stops writing (lock_lost) when the heartbeat cannot renew within the renew deadline", async () => {
+    stack = await startStack("lease-lost");
+    const db = stack.db as unknown as { runTransaction: Firestore["runTransaction"] };
+    let blocked = false;
+    try {
+      const result = await runBackup(
+        stack.deps({
+          lockTtlMs: SHORT.durationMs,
+          writeChunkSize: 10,
+          hooks: {
+            afterWriteChunk: async ({ chunk }) => {
+              if (chunk !== 1) return;
+              // Firestore stops answering the lease's renewals for longer than the deadline.
+              blocked = true;
+              db.runTransaction = () =>
+                Promise.reject(Object.assign(new Error("14 UNAVAILABLE: injected"), { code: 14 }));
+              await sleep(SHORT.renewDeadlineMs + 2 * SHORT.retryPeriodMs);
+            },
+          },
+        }),
+        { trigger: "schedule" },
+      );
+      expect(blocked).toBe(true);
+      expect(result).toMatchObject({ status: "failed", written: 10, error: { code: "lock_lost" } });
+    } finally {
+      Reflect.deleteProperty(db, "runTransaction");
+    }
+    // The next run finds the lease unrenewed, waits for it to lapse and converges.
+    const next = await runBackup(stack.deps({ lockTtlMs: SHORT.durationMs }), {
+      trigger: "schedule",
+    });
+    expect(next.status).toBe("completed");
+    expect(await differences(stack.db, stack.sandbox)).toEqual([]);
+  });
+
+  /**
+   * A CLI run killed by SIGKILL mid-sync (as OOM or a function's timeout kill a run) leaves its
+   * lease. The next run, started at once, sees that nobody renews it, waits for it to lapse
+   * (at most 15 s after the last renewal) and completes: seconds, not the old 15 minutes.
+   */
+  it("after a run is killed mid-sync, the next run takes over within one lease and completes", async () => {
+    stack = await startStack("lease-killed", {
+      seed: { members: 1_000, companies: 40, opportunities: 70 },
+    });
+    const env = baseEnv({
+      ...stack.sandbox.env({ OFFICERND_READS_PER_MINUTE: "100000" }),
+      GCLOUD_PROJECT: stack.fs.projectId,
+    });
+    let killedAt = 0;
+    const killed = await spawnCli(["run", "--json"], env, (entry, child) => {
+      if (entry.event === "backup_progress" && entry.phase === "sync" && entry.chunk === 1) {
+        killedAt = performance.now();
+        child.kill("SIGKILL");
+      }
+    }).done;
+    expect(killed.signal).toBe("SIGKILL");
+    const expiresAt = (await lockRef(stack.db).get()).get("expiresAt") as Timestamp;
+    expect(expiresAt.toMillis()).toBeLessThanOrEqual(Date.now() + LEASE_DURATION_MS);
+    expect(await readBackupMetadata(stack.db)).toBeNull(); // killed: nothing recorded
+
+    const next = await spawnCli(["run", "--json"], env).done;
+    const afterKillMs = performance.now() - killedAt;
+    expect(next.code).toBe(0);
+    expect(next.result?.status).toBe("completed");
+    expect(next.entries.map((e) => e.event)).toContain("backup_lock_taken_over");
+    expect(await differences(stack.db, stack.sandbox)).toEqual([]);
+    // One lease (15 s) plus a run and two process starts; the old lease blocked for 15 minutes.
+    expect(afterKillMs).toBeLessThan(60_000);
+  }, 120_000);
 });

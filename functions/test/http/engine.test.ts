@@ -1,6 +1,6 @@
 import type { Express } from "express";
 import request from "supertest";
-import { acquireBackupLock } from "../../src/backup/lock";
+import { acquireBackupLock, keepLeaseAlive } from "../../src/backup/lock";
 import { beginBackup, type BackupRunResult } from "../../src/backup/run";
 import { createApp, type ManualBackupStarter } from "../../src/http";
 import { RESOURCE_NAMES } from "../../src/officernd/resources";
@@ -122,15 +122,26 @@ describe("status API over runs of the real engine", () => {
 
   it("409 while another run holds the lock; the status shows it in progress", async () => {
     const now = new Date();
-    await acquireBackupLock(stack.db, { runId: "scheduled-run", trigger: "schedule", now });
-    const res = await request(app).post("/v1/office-rnd/backup").set(bearer(ADMIN_ID_TOKEN));
-    expect(res.status).toBe(409);
-    expect(res.body).toMatchObject({
-      error: { code: "backup_in_progress", runId: "scheduled-run" },
-    });
-    expect((await status()).backup.inProgress).toMatchObject({
+    const held = await acquireBackupLock(stack.db, {
       runId: "scheduled-run",
       trigger: "schedule",
+      now,
     });
+    if (!held.acquired) throw new Error("the lock was taken");
+    // A live run renews its lease (a lease nobody renews is a dead run's, and is taken over).
+    const heartbeat = keepLeaseAlive(stack.db, held.holder, () => new Date());
+    try {
+      const res = await request(app).post("/v1/office-rnd/backup").set(bearer(ADMIN_ID_TOKEN));
+      expect(res.status).toBe(409);
+      expect(res.body).toMatchObject({
+        error: { code: "backup_in_progress", runId: "scheduled-run" },
+      });
+      expect((await status()).backup.inProgress).toMatchObject({
+        runId: "scheduled-run",
+        trigger: "schedule",
+      });
+    } finally {
+      heartbeat.stop();
+    }
   });
 });
