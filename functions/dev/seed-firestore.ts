@@ -39,18 +39,26 @@ export async function seedFirestoreMirror(
   const sync = syncInfo("backup", now);
   for (const resource of RESOURCE_NAMES) {
     const records: SandboxRecord[] = dataset[resource] ?? [];
+    // At most a fifth of a small collection drifts (3 locations cannot lose 3 records and keep
+    // 1 orphan: the removal guard would rightly stop that run).
+    const cap = (n: number | undefined, of: number) => Math.min(n ?? 0, Math.floor(of / 5));
+    const want = {
+      missing: cap(drift.missing, records.length),
+      changed: cap(drift.changed, records.length),
+    };
+    const orphanCount = cap(drift.orphaned, records.length - want.missing);
     // Spread the drift across the collection, deterministically.
     const step = Math.max(
       1,
-      Math.floor(records.length / Math.max(1, (drift.missing ?? 0) + (drift.changed ?? 0) + 1)),
+      Math.floor(records.length / Math.max(1, want.missing + want.changed + 1)),
     );
     const missing = new Set<string>();
     const changed = new Set<string>();
     for (let i = step - 1; i < records.length; i += step) {
       const id = records[i]?._id;
       if (!id) continue;
-      if (missing.size < (drift.missing ?? 0)) missing.add(id);
-      else if (changed.size < (drift.changed ?? 0)) changed.add(id);
+      if (missing.size < want.missing) missing.add(id);
+      else if (changed.size < want.changed) changed.add(id);
       else break;
     }
     for (const record of records) {
@@ -65,7 +73,7 @@ export async function seedFirestoreMirror(
       void writer.set(recordRef(db, resource, record._id), recordDocument(stored, sync));
     }
     const orphaned: string[] = [];
-    for (let i = 0; i < (drift.orphaned ?? 0); i++) {
+    for (let i = 0; i < orphanCount; i++) {
       const id = orphanId(resource, i);
       orphaned.push(id);
       void writer.set(

@@ -20,6 +20,19 @@ import { RESOURCES, RESOURCE_NAMES, type ResourceName } from "../../src/officern
  */
 
 export const HOUR = 3_600_000;
+
+/**
+ * Which types OfficeRnD sends webhook events for (docs/officernd-api.md): no opportunity.*,
+ * location.* or event.* events exist; booking.* do.
+ */
+export const WEBHOOK_COVERAGE = {
+  members: true,
+  opportunities: false,
+  companies: true,
+  locations: false,
+  events: false,
+  bookings: true,
+} as const;
 export const NOW = new Date("2024-01-15T14:30:00.000Z");
 export const at = (date: Date | string): Timestamp => Timestamp.fromDate(new Date(date));
 export const hoursBefore = (date: Date, hours: number): Date =>

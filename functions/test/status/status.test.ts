@@ -11,6 +11,7 @@ import { createTestFirestore, type TestFirestore } from "../harness/firestore";
 import {
   HOUR,
   NOW,
+  WEBHOOK_COVERAGE,
   hoursBefore,
   makeRun,
   metadataDoc,
@@ -124,14 +125,7 @@ describe("getBackupStatus (real Firestore emulator)", () => {
         lastRejectedAt: null,
         byType: {},
         // Live: no opportunity.* webhook event exists; bookings have booking.* events.
-        coverage: {
-          members: true,
-          opportunities: false,
-          companies: true,
-          locations: false,
-          events: false,
-          bookings: true,
-        },
+        coverage: WEBHOOK_COVERAGE,
       },
     } satisfies BackupStatusResponse);
     expect(() => backupStatusResponseSchema.parse(status)).not.toThrow();

@@ -9,7 +9,7 @@ import {
 } from "../../src/webhooks";
 import { createTestFirestore, type TestFirestore } from "../harness/firestore";
 import { captureLogs } from "../http/helpers";
-import { HOUR, NOW, hoursBefore, makeRun, writeRuns } from "./fixtures";
+import { HOUR, NOW, WEBHOOK_COVERAGE, hoursBefore, makeRun, writeRuns } from "./fixtures";
 
 /** The status response's `webhooks` block from stored documents (the webhook tests send real ones). */
 
@@ -67,14 +67,7 @@ it("counts the events processed since the latest run started, and reads the coun
     lastRejectedAt: hoursBefore(NOW, 2).toISOString(),
     // Sorted by type.
     byType: { "company.created": 1, "member.updated": 4 },
-    coverage: {
-      members: true,
-      opportunities: false,
-      companies: true,
-      locations: false,
-      events: false,
-      bookings: true,
-    },
+    coverage: WEBHOOK_COVERAGE,
   });
   expect(Object.keys(status.webhooks.byType)).toEqual(["company.created", "member.updated"]);
 });
@@ -88,14 +81,7 @@ it("a stats document that does not match its schema is logged and read as empty"
     rejected: 0,
     lastRejectedAt: null,
     byType: {},
-    coverage: {
-      members: true,
-      opportunities: false,
-      companies: true,
-      locations: false,
-      events: false,
-      bookings: true,
-    },
+    coverage: WEBHOOK_COVERAGE,
   });
   expect(
     logs.entries.some(

@@ -2,7 +2,7 @@ import { recordEvent, seedData, webhookEvent, type SandboxRecord } from "../../d
 import { backupStatusResponseSchema, type BackupStatusResponse } from "../../src/status";
 import { createTestFirestore, type TestFirestore } from "../harness/firestore";
 import { STATUS_TOKEN, captureLogs } from "../http/helpers";
-import { HOUR, makeRun, writeRuns } from "../status/fixtures";
+import { HOUR, WEBHOOK_COVERAGE, makeRun, writeRuns } from "../status/fixtures";
 import { OTHER_SECRET, WEBHOOK_SECRET, startWebhookServer, type WebhookServer } from "./helpers";
 
 /** The status response's `webhooks` block, read over HTTP after real deliveries. */
@@ -55,14 +55,7 @@ it("counts deliveries per type, rejections, and distinct events since the latest
     rejected: 0,
     lastRejectedAt: null,
     byType: {},
-    coverage: {
-      members: true,
-      opportunities: false,
-      companies: true,
-      locations: false,
-      events: false,
-      bookings: true,
-    },
+    coverage: WEBHOOK_COVERAGE,
   });
 
   // Before any backup: every retained event counts.
@@ -74,14 +67,7 @@ it("counts deliveries per type, rejections, and distinct events since the latest
     rejected: 0,
     lastRejectedAt: null,
     byType: { "member.created": 2 },
-    coverage: {
-      members: true,
-      opportunities: false,
-      companies: true,
-      locations: false,
-      events: false,
-      bookings: true,
-    },
+    coverage: WEBHOOK_COVERAGE,
   });
 
   // A backup run starts an hour later; then more deliveries, a redelivery and two rejections.
@@ -110,13 +96,6 @@ it("counts deliveries per type, rejections, and distinct events since the latest
     rejected: 2,
     lastRejectedAt: later(2).toISOString(),
     byType: { "location.created": 1, "member.created": 2, "member.updated": 2 },
-    coverage: {
-      members: true,
-      opportunities: false,
-      companies: true,
-      locations: false,
-      events: false,
-      bookings: true,
-    },
+    coverage: WEBHOOK_COVERAGE,
   });
 });
