@@ -43,8 +43,10 @@ describe("officeRndDataBackup (scheduled)", () => {
     expect(endpoint.timeoutSeconds).toBe(540);
     expect(endpoint.availableMemoryMb).toBe(512);
     expect(endpoint.scheduleTrigger?.retryConfig?.retryCount).toBe(2);
+    // The OfficeRnD client secret, and the Slack webhook URL for the notifications after a run.
     expect(endpoint.secretEnvironmentVariables?.map((s) => s.key)).toEqual([
       "OFFICERND_CLIENT_SECRET",
+      "BACKUP_SLACK_WEBHOOK_URL",
     ]);
   });
 
