@@ -19,12 +19,15 @@ import { LOCK_DOC, lockSchema, type BackupLock, type BackupTrigger } from "./doc
  * - The holder renews it every RETRY_PERIOD_MS; a holder that has not renewed within
  *   RENEW_DEADLINE_MS stops writing (`lost`), LEASE_DURATION_MS - RENEW_DEADLINE_MS before anyone
  *   may take the lease over.
- * - A run that finds the lease held watches it: renewed, replaced or released means its holder is
- *   alive (busy); left unchanged until it lapses means the heartbeat stopped, and the run takes
- *   it over. The wait is bounded by one lease. A lease expiring further out than that (an older
- *   release's 15-minute lease, a longer `ttlMs`) is not waited for: busy at once.
+ * - A run that finds the lease held answers busy at once when it was renewed within the last
+ *   one and a half retry periods (its holder's heartbeat is beating), or when it expires further
+ *   out than a lease (an older release's 15-minute lease, a longer `ttlMs`). Otherwise the
+ *   heartbeat may have stopped, and the run watches the lease: renewed, replaced or released
+ *   means its holder is alive (busy); left unchanged until it lapses means the holder died, and
+ *   the run takes it over. The wait is bounded by one lease.
  * Times written into the lease come from the run's clock (tests move it); waiting and the renew
- * deadline use the monotonic clock, so a frozen or skewed clock cannot make a holder look dead.
+ * deadline use the monotonic clock, so a frozen or skewed clock cannot make a live holder lose
+ * its lease: at worst a waiting run watches a live lease until its next renewal.
  */
 
 /**
@@ -233,6 +236,9 @@ export async function takeBackupLease(
     if (seen === null) {
       const remainingMs = held.expiresAt.toMillis() - now.getTime();
       if (remainingMs > timing.durationMs + timing.retryPeriodMs) return busy(held);
+      const renewedAt = (held.renewedAt ?? held.acquiredAt).toMillis();
+      // A holder renews every retry period; half a period more covers its renewal's latency.
+      if (now.getTime() - renewedAt <= timing.retryPeriodMs * 1.5) return busy(held);
       seen = { version, at: performance.now(), lease: held };
       logs.backupLockWaiting({
         runId: request.runId,

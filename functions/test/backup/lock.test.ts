@@ -37,8 +37,8 @@ function holderOf(attempt: LockAttempt): LeaseHolder {
   return attempt.holder;
 }
 
-/** A short lease for the tests that wait: 1.5 s, renew deadline 1 s, retry period 200 ms. */
-const SHORT = leaseTiming(1_500);
+/** A short lease for the tests that wait: 3 s, renew deadline 2 s, retry period 400 ms. */
+const SHORT = leaseTiming(3_000);
 
 function take(db: Firestore, runId: string, now: () => Date = () => new Date()) {
   return takeBackupLease(db, {
@@ -60,7 +60,7 @@ describe("the lease document", () => {
       renewDeadlineMs: 10_000,
       retryPeriodMs: 2_000,
     });
-    expect(SHORT).toEqual({ durationMs: 1_500, renewDeadlineMs: 1_000, retryPeriodMs: 200 });
+    expect(SHORT).toEqual({ durationMs: 3_000, renewDeadlineMs: 2_000, retryPeriodMs: 400 });
   });
 
   it("lets one run hold the lease; a second sees who holds it and until when", async () => {
@@ -164,8 +164,16 @@ describe("each attempt owns the lease with its own token", () => {
 });
 
 describe("a run that finds the lease held", () => {
+  it("answers busy at once while the lease was just renewed (a live heartbeat)", async () => {
+    await take(fs.db, "holder");
+    const t = performance.now();
+    expect(await take(fs.db, "second")).toMatchObject({ acquired: false, heldBy: "holder" });
+    expect(performance.now() - t).toBeLessThan(SHORT.retryPeriodMs);
+  });
+
   it("takes over a lease whose heartbeat stopped once it lapses, within one lease", async () => {
     await take(fs.db, "killed"); // taken, never renewed: its process died
+    await sleep(SHORT.retryPeriodMs * 2); // no renewal for longer than a live holder allows
     const t = performance.now();
     const next = await take(fs.db, "next");
     const waited = performance.now() - t;
@@ -175,9 +183,9 @@ describe("a run that finds the lease held", () => {
   });
 
   it("takes over a dead lease by what it observes, whatever the clocks say (frozen clock)", async () => {
-    const frozen = () => T0;
-    await take(fs.db, "killed", frozen);
-    const next = await take(fs.db, "next", frozen);
+    await take(fs.db, "killed", () => T0);
+    // This run's clock says the lease has a while to go, for ever: what it observes decides.
+    const next = await take(fs.db, "next", () => later(SHORT.durationMs / 2));
     expect(next.acquired).toBe(true);
   });
 
@@ -197,6 +205,7 @@ describe("a run that finds the lease held", () => {
 
   it("answers busy when the holder releases the lease while it waits (that run has finished)", async () => {
     const holder = holderOf(await take(fs.db, "finishing"));
+    await sleep(SHORT.retryPeriodMs * 2); // its heartbeat looks stopped: the second run watches
     const waiting = take(fs.db, "second");
     await sleep(SHORT.retryPeriodMs);
     await releaseBackupLock(fs.db, holder);
@@ -266,6 +275,12 @@ describe("the heartbeat", () => {
   });
 });
 
+/** Until the stored lease has gone `ms` without renewal (by this process's clock). */
+async function untilUnrenewedFor(db: Firestore, ms: number): Promise<void> {
+  const renewedAt = (await lockRef(db).get()).get("renewedAt") as Timestamp;
+  await sleep(Math.max(0, renewedAt.toMillis() + ms + 100 - Date.now()));
+}
+
 describe("a run and its lease", () => {
   let stack: Stack;
   afterEach(() => stack.close());
@@ -298,12 +313,14 @@ describe("a run and its lease", () => {
 
   it("stops writing (lock_lost) when the heartbeat cannot renew within the renew deadline", async () => {
     stack = await startStack("lease-lost");
+    // Short enough to wait out, long enough for a whole run's renewals on a loaded machine.
+    const timing = leaseTiming(4_500);
     const db = stack.db as unknown as { runTransaction: Firestore["runTransaction"] };
     let blocked = false;
     try {
       const result = await runBackup(
         stack.deps({
-          lockTtlMs: SHORT.durationMs,
+          lockTtlMs: timing.durationMs,
           writeChunkSize: 10,
           hooks: {
             afterWriteChunk: async ({ chunk }) => {
@@ -312,7 +329,7 @@ describe("a run and its lease", () => {
               blocked = true;
               db.runTransaction = () =>
                 Promise.reject(Object.assign(new Error("14 UNAVAILABLE: injected"), { code: 14 }));
-              await sleep(SHORT.renewDeadlineMs + 2 * SHORT.retryPeriodMs);
+              await sleep(timing.renewDeadlineMs + 2 * timing.retryPeriodMs);
             },
           },
         }),
@@ -324,7 +341,7 @@ describe("a run and its lease", () => {
       Reflect.deleteProperty(db, "runTransaction");
     }
     // The next run finds the lease unrenewed, waits for it to lapse and converges.
-    const next = await runBackup(stack.deps({ lockTtlMs: SHORT.durationMs }), {
+    const next = await runBackup(stack.deps({ lockTtlMs: timing.durationMs }), {
       trigger: "schedule",
     });
     expect(next.status).toBe("completed");
@@ -355,6 +372,8 @@ describe("a run and its lease", () => {
     const expiresAt = (await lockRef(stack.db).get()).get("expiresAt") as Timestamp;
     expect(expiresAt.toMillis()).toBeLessThanOrEqual(Date.now() + LEASE_DURATION_MS);
     expect(await readBackupMetadata(stack.db)).toBeNull(); // killed: nothing recorded
+    // Within 3 s of the last renewal the lease still looks live (busy at once); then it is watched.
+    await untilUnrenewedFor(stack.db, 1.5 * RETRY_PERIOD_MS);
 
     const next = await spawnCli(["run", "--json"], env).done;
     const afterKillMs = performance.now() - killedAt;
