@@ -310,16 +310,21 @@ function finish(
     heldBy?: BackupRunResult["heldBy"];
   } = {},
 ): BackupRunResult {
-  return buildRunResult(ctx, {
-    finishedAt: ctx.now(),
-    durationMs: performance.now() - ctx.started,
-    resources: extra.plan?.resources,
-    problems,
-    written: extra.written,
-    conflicts: extra.conflicts,
-    api: apiDelta(ctx.statsBefore, ctx.deps.reader.stats()),
-    heldBy: extra.heldBy,
-  });
+  // The identity alone: the context also holds the deps, which have no place in a result.
+  const { runId, trigger, startedAt } = ctx;
+  return buildRunResult(
+    { runId, trigger, startedAt },
+    {
+      finishedAt: ctx.now(),
+      durationMs: performance.now() - ctx.started,
+      resources: extra.plan?.resources,
+      problems,
+      written: extra.written,
+      conflicts: extra.conflicts,
+      api: apiDelta(ctx.statsBefore, ctx.deps.reader.stats()),
+      heldBy: extra.heldBy,
+    },
+  );
 }
 
 /** This run's OfficeRnD requests: the reader's counters now, less those when it began. */
