@@ -138,14 +138,20 @@ async function replaceInTransaction(
   doc: DocumentData,
   version: Timestamp,
 ): Promise<void> {
+  let attempt = 0;
   await db.runTransaction(async (tx) => {
+    attempt += 1;
     const snap = await tx.get(ref);
-    if (!snap.updateTime?.isEqual(version)) {
-      throw Object.assign(new Error(`${ref.path} changed since it was read`), {
-        code: GRPC_FAILED_PRECONDITION,
-      });
+    if (snap.updateTime?.isEqual(version)) {
+      tx.set(ref, doc);
+      return;
     }
-    tx.set(ref, doc);
+    // The SDK retries a transaction whose commit failed, ambiguously too (DEADLINE_EXCEEDED,
+    // UNKNOWN): a retry that finds what we write found its own earlier commit.
+    if (attempt > 1 && snap.exists && recordHash(snap.data() ?? {}) === recordHash(doc)) return;
+    throw Object.assign(new Error(`${ref.path} changed since it was read`), {
+      code: GRPC_FAILED_PRECONDITION,
+    });
   });
 }
 
@@ -154,7 +160,6 @@ function enqueue(
   db: Firestore,
   write: RecordWrite,
   context: WriteContext,
-  ambiguous: Set<string>,
 ): Promise<unknown> {
   const ref = recordRef(db, write.resource, writeId(write));
   switch (write.op) {
@@ -170,9 +175,7 @@ function enqueue(
       if ([...Object.keys(doc), ...write.base.fields].some((f) => f in Object.prototype)) {
         // The SDK cannot build an update of a field named like an Object.prototype member
         // (`constructor`, `toString`, …): it fails the whole batch. Such a rare document is
-        // replaced in a transaction instead, under the same condition. The SDK retries a
-        // transaction out of our sight, so a conflict there is always checked (ambiguous).
-        ambiguous.add(ref.path);
+        // replaced in a transaction instead, under the same condition.
         return replaceInTransaction(db, ref, doc, write.base.updateTime);
       }
       const args: unknown[] = [];
@@ -276,7 +279,7 @@ export async function applyRecordWrites(
       const pending = slice.map((write, i) => {
         let result: Promise<unknown>;
         try {
-          result = enqueue(writer, db, write, options, ambiguous);
+          result = enqueue(writer, db, write, options);
         } catch (error) {
           // The SDK validates data before sending; sizeWrites() should have caught it.
           result = Promise.reject(Object.assign(new Error(errorText(error)), { code: 3 }));

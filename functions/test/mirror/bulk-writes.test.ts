@@ -104,6 +104,34 @@ describe("a write retried after an ambiguous failure", () => {
     }
     expect((await recordRef(fs.db, "members", id(2)).get()).get("name")).toBe("from a webhook");
   });
+  it("the same holds for a replace done in a transaction (a field named like `constructor`)", async () => {
+    const ref = recordRef(fs.db, "members", id(9));
+    await ref.set({ _id: id(9), name: "old" });
+    const record = { _id: id(9), name: "new", constructor: "a field OfficeRnD could send" };
+    const write: RecordWrite = {
+      op: "replace",
+      resource: "members",
+      record,
+      base: base(await ref.get()),
+    };
+    let lost = 0;
+    const undo = interceptRequests(fs.db, async (method, _request, send) => {
+      if (method !== "commit" || lost > 0) return send();
+      await send();
+      lost += 1;
+      throw Object.assign(new Error("4 DEADLINE_EXCEEDED: answer lost (injected)"), {
+        code: GRPC_DEADLINE_EXCEEDED,
+      });
+    });
+    try {
+      const outcome = await applyRecordWrites(fs.db, [write], { source: "backup", now: NOW });
+      expect(lost).toBe(1);
+      expect(outcome).toMatchObject({ written: 1, conflicts: [] });
+    } finally {
+      undo();
+    }
+    expect(recordHash((await ref.get()).data() ?? {})).toBe(recordHash(record));
+  });
 });
 
 describe("write requests sized by bytes", () => {
