@@ -48,7 +48,8 @@ export async function syncPlan(
   }
   // The lease must cover the sync: renewed now, and checked after every chunk.
   const renewed = await within(
-    renewBackupLock(deps.db, runId, run.now(), deps.lockTtlMs ?? LOCK_TTL_MS),
+    // This attempt's own lease (its token), not any attempt of the same run id.
+    renewBackupLock(deps.db, run.lease.holder, run.now(), deps.lockTtlMs ?? LOCK_TTL_MS),
     firestoreTimeout(deps),
   ).catch((e: unknown) => e);
   if (renewed !== true) {

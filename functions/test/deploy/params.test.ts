@@ -71,6 +71,7 @@ describe("functions/.env", () => {
       orphanPolicy: "mark",
       shrinkGuard: 0.2,
       maxRemovals: 500,
+      resourceNames: null,
     });
     expect(loadAlertThreshold(envFile)).toBe(10);
     const webhook = loadWebhookConfig({ ...envFile, OFFICERND_WEBHOOK_SECRET: "whsec-test" });
