@@ -8,10 +8,10 @@ import {
   STOP_GRACE_MS,
   stopGraceMs,
 } from "../../src/backup/time-budget";
-import { onLogEntry, setLogSink, type LogEntry } from "../../src/logs";
 import { RESOURCE_NAMES } from "../../src/officernd/resources";
 import type { OfficeRndReader } from "../../src/officernd/types";
 import { baseEnv, parseJsonOutput, runCli } from "../cli/run-cli";
+import { captureLogs } from "../officernd/helpers";
 import { differences, startStack, updateTimes, type Stack } from "./helpers";
 
 /**
@@ -20,20 +20,12 @@ import { differences, startStack, updateTimes, type Stack } from "./helpers";
  * its lease; the next run goes on from what it wrote.
  */
 
-let entries: LogEntry[] = [];
-let stopListening: () => void = () => undefined;
-beforeAll(() => {
-  setLogSink(() => undefined);
-  stopListening = onLogEntry((entry) => entries.push(entry));
-});
-afterAll(() => {
-  stopListening();
-  setLogSink(null);
-});
+const logs = captureLogs();
+afterAll(() => logs.stop());
 
 let stack: Stack;
 beforeEach(async () => {
-  entries = [];
+  logs.entries.length = 0;
   stack = await startStack("budget");
 });
 afterEach(() => stack.close());
@@ -54,7 +46,7 @@ async function expectRecordedStop(result: BackupRunResult): Promise<void> {
   });
   expect((await listBackupRuns(stack.db, 5)).map((r) => r.runId)).toContain(result.runId);
   expect(await readBackupError(stack.db, result.runId)).toMatchObject({ code: "time_budget" });
-  const logged = entries.filter((e) => e.runId === result.runId).map((e) => e.event);
+  const logged = logs.entries.filter((e) => e.runId === result.runId).map((e) => e.event);
   expect(logged).toEqual(expect.arrayContaining(["backup_summary", "backup_failed"]));
   // The lease is free: the next run need not wait.
   expect((await lockRef(stack.db).get()).exists).toBe(false);
