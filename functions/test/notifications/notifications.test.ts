@@ -103,9 +103,9 @@ describe("notifications after runs and on the hourly check", () => {
     expect(mail).toMatchObject({
       to: ["ops@example.com", "oncall@example.com"],
       message: {
-        subject: expect.any(String),
-        text: expect.any(String),
-        html: expect.any(String),
+        subject: expect.any(String) as string,
+        text: expect.any(String) as string,
+        html: expect.any(String) as string,
       },
     });
     // Block Kit: a header, sections, the context with where to look, the dashboard button.
