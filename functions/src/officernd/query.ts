@@ -60,7 +60,7 @@ function checkFilter(resource: ResourceName, filter: RangeFilter): void {
 }
 
 /** The query parameters of one list request: `$limit=50`, the cursor, accepted filters only. */
-export function listParams(resource: ResourceName, query: ListQuery = {}): URLSearchParams {
+function listParams(resource: ResourceName, query: ListQuery = {}): URLSearchParams {
   const params = new URLSearchParams({ $limit: String(PAGE_SIZE) });
   if (query.cursor != null) params.set("$cursorNext", query.cursor);
   for (const filter of query.filters ?? []) {

@@ -61,7 +61,7 @@ export interface ObservedWindow {
 }
 
 /** The minute and day windows of one answer's headers (lower-case names); absent ones are null. */
-export function parseRateHeaders(
+function parseRateHeaders(
   headers: Readonly<Record<string, string>>,
   now: number,
 ): Record<RateWindowName, ObservedWindow | null> {

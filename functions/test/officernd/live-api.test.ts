@@ -1,5 +1,6 @@
 import { LIST_RULES } from "../../dev/sandbox/list-query";
 import { errorDetail } from "../../src/officernd/http";
+import { MAX_EMPTY_PAGES_IN_A_ROW, paginate } from "../../src/officernd/pages";
 import { RANGE_OPERATORS, resourcePageUrl } from "../../src/officernd/query";
 import { parseReset, ReadBudget } from "../../src/officernd/rate-limit";
 import { RESOURCE_NAMES, RESOURCES } from "../../src/officernd/resources";
@@ -82,6 +83,26 @@ describe("pagination (live: cursors absent on the last page, keyset by _id)", ()
     expect(error).toMatchObject({ code: "server", status: 500, page: 2 });
     expect(error.message).toMatch(/could not read the cursor/);
     expect(h.sandbox.stats.byStatus["500"]).toBe(1); // not retried: the cursor stays bad
+  });
+
+  it("stops after a few empty pages in a row that each bring a new cursor", async () => {
+    // A keyset listing never returns an empty page before its end; a server that keeps doing so
+    // would otherwise be followed for up to maxPages requests.
+    let requests = 0;
+    const fetchPage = (page: number) => {
+      requests += 1;
+      return Promise.resolve({ records: [], rejected: [], drift: [], cursorNext: `c${page}` });
+    };
+    const listing = async () => {
+      for await (const _page of paginate("members", fetchPage, {
+        maxPages: 10_000,
+        prefetch: false,
+      }));
+    };
+    const error = await failure(listing());
+    expect(error).toMatchObject({ code: "pagination", page: MAX_EMPTY_PAGES_IN_A_ROW });
+    expect(error.message).toMatch(/empty pages in a row/);
+    expect(requests).toBe(MAX_EMPTY_PAGES_IN_A_ROW);
   });
 
   it("counts with /count where the resource has it; null where it has none", async () => {
