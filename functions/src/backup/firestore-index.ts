@@ -42,7 +42,7 @@ export interface ReadIndexOptions {
 /** Builds an index entry from a stored document. */
 export function indexEntry(
   resource: ResourceName,
-  snapshot: QueryDocumentSnapshot,
+  snapshot: Pick<QueryDocumentSnapshot, "data" | "updateTime">,
   internFields: (fields: string[]) => readonly string[] = (f) => f,
 ): IndexEntry {
   const data = snapshot.data();

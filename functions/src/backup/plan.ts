@@ -43,13 +43,28 @@ type PlanConfig = Pick<BackupConfig, "orphanPolicy" | "shrinkGuard" | "maxRemova
  * then held back for a person to look at instead of removed.
  */
 export function removalGuard(diff: ResourceDiff, config: PlanConfig): string | null {
-  const { resource } = diff;
-  const removals = diff.orphaned.length;
+  return guardRemovals({ ...diff, removals: diff.orphaned.length }, config);
+}
+
+/** The counts the removal guard judges: what a run would remove, against what it read. */
+export interface RemovalCounts {
+  resource: ResourceName;
+  removals: number;
+  /** Records OfficeRnD listed. */
+  api: number;
+  /** Documents not marked removed, and marked removed. */
+  firestore: number;
+  firestoreRemoved: number;
+}
+
+/** removalGuard on counts (the full run's streamed listing keeps counts, not a diff). */
+export function guardRemovals(counts: RemovalCounts, config: PlanConfig): string | null {
+  const { resource, removals } = counts;
   if (removals === 0) return null;
-  if (diff.api === 0 && diff.firestore > 0) {
-    return `OfficeRnD listed no ${resource} while Firestore has ${diff.firestore}`;
+  if (counts.api === 0 && counts.firestore > 0) {
+    return `OfficeRnD listed no ${resource} while Firestore has ${counts.firestore}`;
   }
-  const base = diff.firestore + (config.orphanPolicy === "delete" ? diff.firestoreRemoved : 0);
+  const base = counts.firestore + (config.orphanPolicy === "delete" ? counts.firestoreRemoved : 0);
   const share = base === 0 ? 0 : removals / base;
   if (share > config.shrinkGuard) {
     return (

@@ -62,7 +62,7 @@ export async function readAllResources(deps: BackupDeps, runId: string): Promise
  * after the listing, so records removed meanwhile only make the listing look longer (harmless);
  * a shorter listing means records may be missing from it. Null when complete or not countable.
  */
-async function verifyListing(
+export async function verifyListing(
   deps: BackupDeps,
   resource: ResourceName,
   listed: number,

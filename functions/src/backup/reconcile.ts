@@ -1,9 +1,9 @@
-import { recordVersion, type ResourceName } from "../officernd/resources";
+import type { ResourceName } from "../officernd/resources";
 import type { OfficeRndRecord } from "../officernd/schemas";
 import type { ResourcePage } from "../officernd/types";
 import type { FirestoreIndex, IndexEntry } from "./firestore-index";
 import { withNormalizedId } from "../mirror/record-document";
-import { recordHash } from "../mirror/record-hash";
+import { decideRecord } from "./record-decision";
 
 /**
  * The diff of one resource by `_id`, OfficeRnD against Firestore. Pure: no I/O. Pages are fed as
@@ -153,21 +153,12 @@ export class ResourceReconciler {
 
   private compare(record: OfficeRndRecord, index: FirestoreIndex): void {
     const existing = index.entries.get(record._id) ?? null;
-    if (existing === null || existing.removed) {
-      this.missing.push({ record, existing });
-    } else if (!existing.syncValid || existing.hash !== recordHash(record)) {
-      // Never put an older OfficeRnD version over a newer stored one (a webhook landed between
-      // this run's API read and its Firestore read), unless the last run found it too.
-      const incoming = recordVersion(this.resource, record);
-      const older = incoming !== null && existing.version !== null && incoming < existing.version;
-      if (older && !this.repairs(record._id)) {
-        this.deferred.push({ id: record._id, reason: "older_than_stored" });
-      } else {
-        this.changed.push({ record, existing });
-      }
-    } else {
-      this.unchanged += 1;
-    }
+    const decision = decideRecord(this.resource, record, existing, this.repairs(record._id));
+    if (decision.kind === "missing") this.missing.push({ record, existing });
+    else if (decision.kind === "changed") this.changed.push({ record, existing });
+    else if (decision.kind === "deferred") {
+      this.deferred.push({ id: record._id, reason: "older_than_stored" });
+    } else this.unchanged += 1;
   }
 
   private repairs(id: string): boolean {

@@ -281,6 +281,7 @@ export function createOfficeRndClient(
       maxPages,
       prefetch,
       signal: list.signal,
+      cursor: list.cursor,
     })) {
       stats.pages += 1;
       stats.records += page.records.length;

@@ -128,6 +128,8 @@ export interface PaginateOptions {
   /** Fetch page n+1 while the consumer handles page n (at most one page ahead). */
   prefetch: boolean;
   signal?: AbortSignal;
+  /** Start after the page that returned this cursor (a resumed run); null: the first page. */
+  cursor?: string | null;
 }
 
 /** Pages of one listing in order; throws OfficeRndError (pagination, duplicate_id, …). */
@@ -150,7 +152,7 @@ export async function* paginate(
 
   try {
     let page = 1;
-    pending = fetchPage(page, null, signal);
+    pending = fetchPage(page, options.cursor ?? null, signal);
     for (;;) {
       const current = await pending;
       pending = null;
@@ -230,6 +232,7 @@ export async function* paginate(
         records: current.records,
         rejected: current.rejected,
         drift: current.drift,
+        cursorNext: next,
       };
 
       if (next === null) break;

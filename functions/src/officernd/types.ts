@@ -37,6 +37,11 @@ export interface ResourcePage {
   rejected: RejectedRecord[];
   /** Stored records that differ from the resource's schema. */
   drift: RecordDrift[];
+  /**
+   * Where the listing goes on after this page (OfficeRnD's `cursorNext`); null on the last page.
+   * A keyset position, valid later too: a run saves it and resumes from it (ListOptions.cursor).
+   */
+  cursorNext?: string | null;
 }
 
 export interface ListOptions {
@@ -44,6 +49,8 @@ export interface ListOptions {
   filters?: readonly RangeFilter[];
   /** Cancels the listing (e.g. when another resource of the same run failed). */
   signal?: AbortSignal;
+  /** Resume after the page that returned this `cursorNext`; absent or null: from the start. */
+  cursor?: string | null;
 }
 
 /** Every record of one listing at once (see `collectPages`); pages() is the streaming shape. */

@@ -1,0 +1,109 @@
+import { Timestamp, type DocumentReference, type Firestore } from "firebase-admin/firestore";
+import { z } from "zod";
+import { logs } from "../logs";
+import { RESOURCE_NAMES, type ResourceName } from "../officernd/resources";
+import { METADATA_COLLECTION } from "../mirror/collections";
+import { within } from "../mirror/deadline";
+import { BACKUP_TRIGGERS } from "./documents";
+import { resourceProgressSchema, type ResourceProgress } from "./progress";
+
+/**
+ * Where an unfinished full run stands, so that the next attempt resumes it instead of starting
+ * over: /officeRndMetadata/backup-checkpoint (the run: id, trigger, start, continuations) and
+ * one document per resource under `resources/` (its ./progress.ts: OfficeRnD's cursor, the last
+ * id merged, counts so far, removal candidates). Saved while the run goes on (at most every
+ * CHECKPOINT_EVERY_MS per resource, after its writes are flushed) and when it stops at its time
+ * budget; deleted when the run ends. Resuming is safe at any age: OfficeRnD's cursors are keyset
+ * positions (`{"k":"_id","v":"<last _id>"}`, docs/officernd-api.md), not server sessions, and
+ * every removal is decided on documents re-read at the end of the listing.
+ */
+
+export const CHECKPOINT_DOC = "backup-checkpoint";
+const RESOURCES_SUBCOLLECTION = "resources";
+/** How often a resource's progress is saved while its listing goes on. */
+export const CHECKPOINT_EVERY_MS = 10_000;
+/** A run continued this many times without ending is abandoned (something keeps it from ending). */
+export const MAX_CONTINUATIONS = 100;
+
+export const checkpointSchema = z.object({
+  runId: z.string(),
+  trigger: z.enum(BACKUP_TRIGGERS),
+  /** When the run's first attempt started. */
+  startedAt: z.instanceof(Timestamp),
+  /** When its listings began, on Firestore's clock (ms): documents written later are not removed. */
+  listingStartedAt: z.number(),
+  /** Attempts so far that stopped at their budget and handed over. */
+  continuations: z.number().int().min(0),
+  resources: z.array(z.enum(RESOURCE_NAMES)),
+  updatedAt: z.instanceof(Timestamp),
+});
+export type Checkpoint = z.infer<typeof checkpointSchema>;
+
+const storedProgressSchema = resourceProgressSchema.extend({ runId: z.string() });
+
+export interface SavedRun {
+  checkpoint: Checkpoint;
+  progress: Map<ResourceName, ResourceProgress>;
+}
+
+function checkpointRef(db: Firestore): DocumentReference {
+  return db.collection(METADATA_COLLECTION).doc(CHECKPOINT_DOC);
+}
+
+function progressRef(db: Firestore, resource: ResourceName): DocumentReference {
+  return checkpointRef(db).collection(RESOURCES_SUBCOLLECTION).doc(resource);
+}
+
+/** The unfinished run, if any; an unreadable checkpoint counts as none (and is logged). */
+export async function loadCheckpoint(db: Firestore, timeoutMs: number): Promise<SavedRun | null> {
+  const snapshot = await within(checkpointRef(db).get(), timeoutMs);
+  if (!snapshot.exists) return null;
+  const parsed = checkpointSchema.safeParse(snapshot.data());
+  if (!parsed.success) {
+    logs.statusDocumentInvalid({
+      path: snapshot.ref.path,
+      issues: parsed.error.issues.map((i) => i.message).join("; "),
+    });
+    return null;
+  }
+  const checkpoint = parsed.data;
+  const progress = new Map<ResourceName, ResourceProgress>();
+  const docs = await within(checkpointRef(db).collection(RESOURCES_SUBCOLLECTION).get(), timeoutMs);
+  for (const doc of docs.docs) {
+    const stored = storedProgressSchema.safeParse(doc.data());
+    const resource = RESOURCE_NAMES.find((name) => name === doc.id);
+    // Another run's leftovers, or a malformed one: that resource starts over.
+    if (!stored.success || resource === undefined || stored.data.runId !== checkpoint.runId) {
+      continue;
+    }
+    const { runId: _runId, ...saved } = stored.data;
+    progress.set(resource, saved);
+  }
+  return { checkpoint, progress };
+}
+
+export async function saveCheckpoint(
+  db: Firestore,
+  checkpoint: Checkpoint,
+  timeoutMs: number,
+): Promise<void> {
+  await within(checkpointRef(db).set(checkpoint), timeoutMs);
+}
+
+export async function saveProgress(
+  db: Firestore,
+  runId: string,
+  resource: ResourceName,
+  progress: ResourceProgress,
+  timeoutMs: number,
+): Promise<void> {
+  await within(progressRef(db, resource).set({ ...progress, runId }), timeoutMs);
+}
+
+/** Deletes the checkpoint (the run ended, or `run --fresh` abandons it). */
+export async function clearCheckpoint(db: Firestore, timeoutMs: number): Promise<void> {
+  const batch = db.batch();
+  for (const resource of RESOURCE_NAMES) batch.delete(progressRef(db, resource));
+  batch.delete(checkpointRef(db));
+  await within(batch.commit(), timeoutMs);
+}

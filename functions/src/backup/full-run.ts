@@ -1,0 +1,287 @@
+import { Timestamp } from "firebase-admin/firestore";
+import { logs } from "../logs";
+import { perResource, RESOURCE_NAMES, type ResourceName } from "../officernd/resources";
+import type { ChunkProgress } from "../mirror/bulk-writes";
+import {
+  clearCheckpoint,
+  loadCheckpoint,
+  MAX_CONTINUATIONS,
+  saveCheckpoint,
+  type Checkpoint,
+} from "./checkpoint";
+import { readPreviousConflicts, recordConflicts } from "./conflicts";
+import { emptyResourceStats, type ResourceStats } from "./documents";
+import { listResource, type ListingOutcome } from "./listing-phase";
+import { firestoreProblem, LockLostError, type BackupError } from "./problems";
+import { emptyProgress, type ResourceProgress } from "./progress";
+import { CLOCK_MARGIN_MS } from "./reconcile";
+import { settleRemovals } from "./removal-phase";
+import { firestoreTimeout, type BackupDeps } from "./run-deps";
+import { progressStats, resourceProblems } from "./stream-result";
+import type { TimeBudget } from "./time-budget";
+import { WriteStream } from "./write-stream";
+
+/**
+ * A full run, resumable: listing (./listing-phase.ts: read, diff and write creates and updates as
+ * pages arrive) → removals (./removal-phase.ts, once a listing is complete and verified) → the
+ * conflicts for the next run. Its position is saved in a checkpoint (./checkpoint.ts), so a run
+ * that reaches its time budget ends as `continuing` and the next attempt (a Cloud Tasks
+ * continuation, the next CLI `run`, Cloud Scheduler's retry, a run after a crash) goes on from
+ * there with the same run id; the checkpoint is deleted when the run ends, completed or failed.
+ */
+
+export interface FullRunContext {
+  runId: string;
+  trigger: Checkpoint["trigger"];
+  startedAt: Date;
+  now: () => Date;
+}
+
+export interface FullRunOutcome {
+  /** The run id and start of the logical run (a resumed one keeps its first attempt's). */
+  runId: string;
+  startedAt: Date;
+  resources: Record<ResourceName, ResourceStats>;
+  problems: BackupError[];
+  written: number;
+  conflicts: number;
+  /** Stopped at its budget with its position saved: the run goes on in a continuation. */
+  continuing: boolean;
+  /** Attempts before this one that handed over to a continuation. */
+  continuations: number;
+}
+
+export interface FullRunHooks {
+  /** Throws LockLostError when the run's lease is lost (checked before each write chunk). */
+  assertLease: () => void;
+  afterChunk?: (progress: ChunkProgress) => void | Promise<void>;
+}
+
+/** Starts or resumes the full run; never throws for an expected failure. */
+export async function runFullBackup(
+  deps: BackupDeps,
+  ctx: FullRunContext,
+  budget: TimeBudget,
+  hooks: FullRunHooks,
+  options: { fresh?: boolean } = {},
+): Promise<FullRunOutcome> {
+  const timeout = firestoreTimeout(deps);
+  const names = deps.resources ?? RESOURCE_NAMES;
+  const previous = await readPreviousConflicts(deps.db, timeout).catch(() => ({
+    ids: new Map<ResourceName, ReadonlySet<string>>(),
+    readTime: Date.now() - CLOCK_MARGIN_MS,
+  }));
+  let started;
+  try {
+    started = await startOrResume(deps, ctx, names, previous.readTime, {
+      fresh: options.fresh ?? false,
+    });
+  } catch (error) {
+    return {
+      runId: ctx.runId,
+      startedAt: ctx.startedAt,
+      resources: perResource(() => emptyResourceStats()),
+      problems: [
+        firestoreProblem("firestore_read", "could not read or save the checkpoint", error),
+      ],
+      written: 0,
+      conflicts: 0,
+      continuing: false,
+      continuations: 0,
+    };
+  }
+  const { checkpoint, progress } = started;
+  const run = {
+    runId: checkpoint.runId,
+    now: ctx.now,
+    budget,
+    controller: new AbortController(),
+    listingStartedAt: checkpoint.listingStartedAt,
+    previousConflicts: previous.ids,
+    assertLease: hooks.assertLease,
+    afterChunk: hooks.afterChunk,
+  };
+  const listings = await Promise.all(
+    names.map((name) => listResource(deps, run, name, progressOf(progress, name))),
+  );
+  const failed = listings.some(
+    (l) => l.apiError !== null || l.firestoreError !== null || l.stream.failed !== null,
+  );
+  const stopped = listings.some((l) => l.stream.stoppedBy !== null);
+  const lockLost = listings.some((l) => l.stream.stoppedBy instanceof LockLostError);
+  let continuing = !failed && !stopped && listings.some((l) => l.budgetStop);
+  const problems: BackupError[] = [];
+  if (!failed && !stopped && !continuing) {
+    for (const name of names) {
+      if (budget.spent) {
+        continuing = true;
+        break;
+      }
+      const stream = new WriteStream(deps.db, progressOf(progress, name), {
+        chunkSize: Math.max(1, deps.writeChunkSize ?? 500),
+        chunkTimeoutMs: timeout,
+        now: ctx.now,
+        bulkWriter: deps.bulkWriter,
+        beforeChunk: hooks.assertLease,
+        afterChunk: hooks.afterChunk,
+      });
+      try {
+        await settleRemovals(deps, run, name, progressOf(progress, name), stream);
+      } catch (error) {
+        problems.push(
+          firestoreProblem("firestore_read", `${name}: removals not decided`, error, name),
+        );
+      }
+      const listing = listings.find((l) => l.resource === name);
+      if (listing) listing.stream = mergeStreams(listing.stream, stream);
+    }
+  }
+  if (continuing) {
+    const saved = await saveCheckpoint(
+      deps.db,
+      { ...checkpoint, continuations: checkpoint.continuations + 1, updatedAt: now(ctx) },
+      timeout,
+    ).then(
+      () => null,
+      (error: unknown) =>
+        firestoreProblem("firestore_write", "could not save the checkpoint", error),
+    );
+    if (saved !== null) {
+      continuing = false;
+      problems.push(saved);
+    }
+  }
+  const resources = perResource(() => emptyResourceStats());
+  for (const name of names) {
+    const stats = progressStats(name, progressOf(progress, name));
+    resources[name] = stats;
+    const listing = listings.find((l) => l.resource === name) ?? null;
+    problems.push(...resourceProblems(name, progressOf(progress, name), listing, stats));
+  }
+  if (!continuing && !lockLost) {
+    // The run ended (completed or failed): the next one starts over, and repairs what this one
+    // found in conflict.
+    await endRun(deps, run.runId, ctx, names, progress, problems);
+  }
+  const written = names.reduce((sum, n) => sum + progressOf(progress, n).written, 0);
+  const conflicts = names.reduce((sum, n) => sum + resources[n].conflicts, 0);
+  if (continuing) {
+    logs.backupProgress({
+      runId: run.runId,
+      phase: "continuing",
+      continuation: checkpoint.continuations + 1,
+      written,
+    });
+  }
+  return {
+    runId: run.runId,
+    startedAt: checkpoint.startedAt.toDate(),
+    resources,
+    problems,
+    written,
+    conflicts,
+    continuing,
+    continuations: checkpoint.continuations,
+  };
+}
+
+function now(ctx: FullRunContext): Timestamp {
+  return Timestamp.fromDate(ctx.now());
+}
+
+function progressOf(
+  progress: Map<ResourceName, ResourceProgress>,
+  name: ResourceName,
+): ResourceProgress {
+  let p = progress.get(name);
+  if (p === undefined) {
+    p = emptyProgress();
+    progress.set(name, p);
+  }
+  return p;
+}
+
+/** Both streams' failures, the listing's first. */
+function mergeStreams(
+  a: ListingOutcome["stream"],
+  b: ListingOutcome["stream"],
+): ListingOutcome["stream"] {
+  return {
+    failed: a.failed ?? b.failed,
+    failedCount: a.failedCount + b.failedCount,
+    stoppedBy: a.stoppedBy ?? b.stoppedBy,
+    notAttempted: a.notAttempted + b.notAttempted,
+  };
+}
+
+/** The saved run to go on with, or a new one (whose checkpoint is saved now). */
+async function startOrResume(
+  deps: BackupDeps,
+  ctx: FullRunContext,
+  names: readonly ResourceName[],
+  listingStartedAt: number,
+  options: { fresh: boolean },
+): Promise<{ checkpoint: Checkpoint; progress: Map<ResourceName, ResourceProgress> }> {
+  const timeout = firestoreTimeout(deps);
+  const saved = await loadCheckpoint(deps.db, timeout);
+  if (saved !== null) {
+    const { checkpoint } = saved;
+    const abandon = options.fresh || checkpoint.continuations >= MAX_CONTINUATIONS;
+    if (!abandon) {
+      logs.backupProgress({
+        runId: checkpoint.runId,
+        phase: "resumed",
+        continuation: checkpoint.continuations,
+        attemptRunId: ctx.runId,
+      });
+      return { checkpoint, progress: saved.progress };
+    }
+    logs.backupProgress({
+      runId: checkpoint.runId,
+      phase: "abandoned",
+      reason: options.fresh
+        ? "a fresh run was asked for"
+        : `continued ${checkpoint.continuations} times without ending`,
+    });
+    await clearCheckpoint(deps.db, timeout);
+  }
+  const checkpoint: Checkpoint = {
+    runId: ctx.runId,
+    trigger: ctx.trigger,
+    startedAt: Timestamp.fromDate(ctx.startedAt),
+    listingStartedAt,
+    continuations: 0,
+    resources: [...names],
+    updatedAt: now(ctx),
+  };
+  await saveCheckpoint(deps.db, checkpoint, timeout);
+  return { checkpoint, progress: new Map() };
+}
+
+/** The run ended: its conflicts for the next run, and its checkpoint deleted. */
+async function endRun(
+  deps: BackupDeps,
+  runId: string,
+  ctx: FullRunContext,
+  names: readonly ResourceName[],
+  progress: Map<ResourceName, ResourceProgress>,
+  problems: BackupError[],
+): Promise<void> {
+  const timeout = firestoreTimeout(deps);
+  const listed = names.filter((n) => progressOf(progress, n).listed);
+  try {
+    await recordConflicts(
+      deps.db,
+      { runId, now: ctx.now() },
+      Object.fromEntries(listed.map((n) => [n, progressOf(progress, n).deferredIds])),
+      timeout,
+    );
+  } catch (error) {
+    problems.push(
+      firestoreProblem("firestore_write", "could not record this run's conflicts", error),
+    );
+  }
+  await clearCheckpoint(deps.db, timeout).catch((error: unknown) => {
+    logs.backupProgress({ runId, phase: "checkpoint_kept", reason: String(error) });
+  });
+}

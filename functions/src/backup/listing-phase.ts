@@ -1,0 +1,202 @@
+import { performance } from "node:perf_hooks";
+import { logs } from "../logs";
+import type { ResourceName } from "../officernd/resources";
+import type { ChunkProgress } from "../mirror/bulk-writes";
+import { CHECKPOINT_EVERY_MS, saveProgress } from "./checkpoint";
+import { FirestoreCursor } from "./firestore-cursor";
+import { ResourceMerge } from "./merge";
+import { MAX_KEPT_IDS, type ResourceProgress } from "./progress";
+import { verifyListing } from "./read-phase";
+import { DuplicateRecordError } from "./reconcile";
+import { firestoreTimeout, type BackupDeps } from "./run-deps";
+import { TimeBudgetError, type TimeBudget } from "./time-budget";
+import { WriteStream } from "./write-stream";
+
+/**
+ * Phase 1 of a full run, listing (the read and the sync of creates and updates at once): for each
+ * resource, OfficeRnD's pages merged with the mirrored collection (./merge.ts) and the
+ * differences written while later pages are read (./write-stream.ts). Memory is a page and a
+ * chunk per resource, whatever the size of the organization. Removals are not made here: they
+ * wait for a complete, verified listing (./removal-phase.ts).
+ *
+ * Failure semantics: a failed read (OfficeRnD after its retries, a duplicate id, Firestore) stops
+ * this resource's listing and cancels the others; the creates and updates already written stay
+ * (each is OfficeRnD's data as read, written only over the version read), and nothing is
+ * removed. The time budget stops the listing at a page boundary: the pages read are written and
+ * the position saved (./checkpoint.ts), for a continuation.
+ */
+
+export interface ListingRun {
+  runId: string;
+  now: () => Date;
+  budget: TimeBudget;
+  /** Aborted by the first failure, so the other listings stop too. */
+  controller: AbortController;
+  /** When the listings began, on Firestore's clock (ms). */
+  listingStartedAt: number;
+  previousConflicts: ReadonlyMap<ResourceName, ReadonlySet<string>>;
+  /** Throws when the run may no longer write (its lease was lost). */
+  assertLease: () => void;
+  afterChunk?: (progress: ChunkProgress) => void | Promise<void>;
+}
+
+export interface ListingOutcome {
+  resource: ResourceName;
+  apiError: unknown;
+  firestoreError: unknown;
+  /** Stopped because another part of the run failed. */
+  cancelled: boolean;
+  /** Stopped at the time budget, position saved. */
+  budgetStop: boolean;
+  /** The write stream stopped: a refused write, the lease lost, a stalled chunk. */
+  stream: Pick<WriteStream, "failed" | "failedCount" | "stoppedBy" | "notAttempted">;
+}
+
+/** The Firestore side of the merge failed (not OfficeRnD). */
+class FirestoreSideError extends Error {
+  constructor(readonly error: unknown) {
+    super("Firestore read failed");
+  }
+}
+
+const PROGRESS_EVERY_PAGES = 20;
+
+/** One resource's listing, from its saved position until it ends or stops (never rejects). */
+export async function listResource(
+  deps: BackupDeps,
+  run: ListingRun,
+  resource: ResourceName,
+  progress: ResourceProgress,
+): Promise<ListingOutcome> {
+  const started = performance.now();
+  const signal = run.controller.signal;
+  const stream = new WriteStream(deps.db, progress, {
+    chunkSize: Math.max(1, deps.writeChunkSize ?? 500),
+    chunkTimeoutMs: firestoreTimeout(deps),
+    now: run.now,
+    bulkWriter: deps.bulkWriter,
+    beforeChunk: run.assertLease,
+    afterChunk: run.afterChunk,
+  });
+  const outcome: ListingOutcome = {
+    resource,
+    apiError: null,
+    firestoreError: null,
+    cancelled: false,
+    budgetStop: false,
+    stream,
+  };
+  if (progress.listed) return outcome;
+  const merge = new ResourceMerge(
+    deps.db,
+    resource,
+    new FirestoreCursor(deps.db, resource, {
+      after: progress.lastId,
+      pageSize: deps.indexPageSize,
+      pageTimeoutMs: firestoreTimeout(deps),
+      signal,
+    }),
+    progress,
+    {
+      orphanPolicy: deps.config.orphanPolicy,
+      previousConflicts: run.previousConflicts.get(resource),
+      candidateLimit: candidateLimit(deps.config.maxRemovals),
+      lookupTimeoutMs: firestoreTimeout(deps),
+    },
+  );
+  // The position after the last page merged; saved once that page's writes are flushed.
+  let cursor = progress.cursor;
+  let savedAt = performance.now();
+  const save = async () => {
+    await stream.flush();
+    progress.cursor = cursor;
+    savedAt = performance.now();
+    await saveProgress(deps.db, run.runId, resource, progress, firestoreTimeout(deps)).catch(
+      (error: unknown) => {
+        throw new FirestoreSideError(error);
+      },
+    );
+  };
+  let pages = 0;
+  try {
+    for await (const page of deps.reader.pages(resource, { signal, cursor })) {
+      let writes;
+      try {
+        writes = await merge.addPage(page);
+      } catch (error) {
+        throw error instanceof DuplicateRecordError ? error : new FirestoreSideError(error);
+      }
+      await stream.add(writes);
+      cursor = page.cursorNext ?? null;
+      pages += 1;
+      if (stream.stopped) break;
+      if (pages % PROGRESS_EVERY_PAGES === 0) {
+        logs.backupProgress({
+          runId: run.runId,
+          phase: "reading",
+          resource,
+          pages: progress.pages,
+          records: progress.api,
+          written: progress.written,
+        });
+      }
+      if (performance.now() - savedAt >= CHECKPOINT_EVERY_MS) await save();
+      if (run.budget.spent) throw new TimeBudgetError(run.budget.budgetMs ?? 0);
+    }
+    if (!stream.stopped) {
+      await merge.finish().catch((error: unknown) => {
+        throw new FirestoreSideError(error);
+      });
+      progress.listed = true;
+      cursor = null;
+      progress.unverified = await verifyListing(
+        deps,
+        resource,
+        progress.api + progress.rejected,
+        signal,
+      );
+    }
+  } catch (error) {
+    if (error instanceof TimeBudgetError || (run.budget.spent && !signal.aborted)) {
+      outcome.budgetStop = true;
+    } else if (signal.aborted && !(error instanceof DuplicateRecordError)) {
+      outcome.cancelled = true;
+    } else {
+      if (error instanceof FirestoreSideError) outcome.firestoreError = error.error;
+      else outcome.apiError = error;
+      run.controller.abort();
+    }
+  }
+  // What was read is written (OfficeRnD's data as read), whatever stopped the listing.
+  await stream.flush().catch((error: unknown) => {
+    stream.stoppedBy ??= error;
+  });
+  if (stream.stopped) run.controller.abort();
+  if (outcome.budgetStop || progress.listed) {
+    await save().catch((error: unknown) => {
+      // A continuation needs the position; a finished listing's is only a shortcut for one.
+      if (outcome.budgetStop) outcome.firestoreError ??= error;
+    });
+  }
+  logs.backupProgress({
+    runId: run.runId,
+    phase: progress.listed ? "listed" : "stopped",
+    resource,
+    api: progress.api,
+    firestore: progress.firestore,
+    firestoreRemoved: progress.firestoreRemoved,
+    pages: progress.pages,
+    rejected: progress.rejected,
+    missing: progress.missing,
+    changed: progress.changed,
+    written: progress.written,
+    candidates: progress.candidates,
+    durationMs: Math.round(performance.now() - started),
+  });
+  return outcome;
+}
+
+/** Removal candidates a run keeps (ids): enough for BACKUP_MAX_REMOVALS and the conflicts. */
+export function candidateLimit(maxRemovals: number): number {
+  return Math.min(MAX_KEPT_IDS, Math.max(1_000, maxRemovals * 2 + 1));
+}

@@ -1,0 +1,128 @@
+import { logs } from "../logs";
+import type { ResourceName } from "../officernd/resources";
+import type { RecordWrite } from "../mirror/bulk-writes";
+import { within } from "../mirror/deadline";
+import { recordRef } from "../mirror/record-document";
+import { indexEntry } from "./firestore-index";
+import { guardRemovals } from "./plan";
+import { keepId, type RemovalHold, type ResourceProgress } from "./progress";
+import { firestoreTimeout, type BackupDeps } from "./run-deps";
+import type { WriteStream } from "./write-stream";
+
+/**
+ * Phase 2 of a full run, removals: once a resource's listing is complete, the documents OfficeRnD
+ * did not list (the merge's candidates) are re-read, so each removal is conditional on the
+ * version seen now, and judged:
+ * - gone meanwhile, or already marked removed under the `mark` policy: nothing to do;
+ * - written after the listing began (a record created or changed mid-run; a webhook) and not a
+ *   conflict the previous run found too: left alone, counted as a conflict;
+ * - otherwise an orphan: marked removed (or deleted), unless the removal guard (./plan.ts), a
+ *   rejected record or OfficeRnD's `/count` says the listing cannot be trusted: then every removal
+ *   of the resource is held back and the run fails with the reason.
+ */
+
+/** Documents per getAll while re-reading the candidates. */
+const REREAD_BATCH = 100;
+
+export interface RemovalRun {
+  listingStartedAt: number;
+  previousConflicts: ReadonlyMap<ResourceName, ReadonlySet<string>>;
+  runId: string;
+}
+
+export async function settleRemovals(
+  deps: BackupDeps,
+  run: RemovalRun,
+  resource: ResourceName,
+  progress: ResourceProgress,
+  stream: WriteStream,
+): Promise<void> {
+  if (progress.settled || !progress.listed) return;
+  const repairs = run.previousConflicts.get(resource);
+  const policy = deps.config.orphanPolicy;
+  const orphans: RecordWrite[] = [];
+  const unchecked = progress.candidates - progress.candidateIds.length;
+  for (let i = 0; i < progress.candidateIds.length; i += REREAD_BATCH) {
+    const refs = progress.candidateIds
+      .slice(i, i + REREAD_BATCH)
+      .map((id) => recordRef(deps.db, resource, id));
+    const snapshots = await within(deps.db.getAll(...refs), firestoreTimeout(deps));
+    for (const snapshot of snapshots) {
+      const data = snapshot.data();
+      const updateTime = snapshot.updateTime;
+      if (data === undefined || updateTime === undefined) continue;
+      const base = indexEntry(resource, { data: () => data, updateTime });
+      if (base.removed && policy === "mark") continue;
+      const id = snapshot.id;
+      if (updateTime.toMillis() > run.listingStartedAt && !(repairs?.has(id) ?? false)) {
+        progress.deferred += 1;
+        keepId(progress.deferredIds, id);
+        continue;
+      }
+      orphans.push(
+        policy === "delete"
+          ? { op: "delete", resource, id, base }
+          : { op: "markRemoved", resource, id, base },
+      );
+    }
+  }
+  progress.orphaned = orphans.length + unchecked;
+  progress.holds = removalHolds(deps, resource, progress, unchecked);
+  if (progress.holds.length === 0 && orphans.length > 0) {
+    await stream.add(orphans);
+    await stream.flush();
+  }
+  progress.settled = true;
+  if (progress.orphaned > 0) {
+    logs.backupProgress({
+      runId: run.runId,
+      phase: progress.holds.length === 0 ? "removed" : "removals_held_back",
+      resource,
+      orphaned: progress.orphaned,
+      removed: progress.removed,
+    });
+  }
+}
+
+/** Why this resource's removals must wait (empty: they may go ahead). */
+function removalHolds(
+  deps: BackupDeps,
+  resource: ResourceName,
+  progress: ResourceProgress,
+  unchecked: number,
+): RemovalHold[] {
+  const holds: RemovalHold[] = [];
+  const removals = progress.orphaned;
+  if (removals === 0) return holds;
+  const held = (why: string) => `${resource}: ${why}; ${removals} removal(s) held back`;
+  const guard = guardRemovals(
+    {
+      resource,
+      removals,
+      api: progress.api,
+      firestore: progress.firestore,
+      firestoreRemoved: progress.firestoreRemoved,
+    },
+    deps.config,
+  );
+  if (guard !== null)
+    holds.push({ code: "shrink_guard", message: held(`removal guard: ${guard}`) });
+  else if (unchecked > 0) {
+    holds.push({
+      code: "shrink_guard",
+      message: held(
+        `${progress.candidates} documents were not listed, more than the ${progress.candidateIds.length} one run checks`,
+      ),
+    });
+  }
+  if (progress.rejected > 0) {
+    holds.push({
+      code: "invalid_records",
+      message: held(`${progress.rejected} record(s) failed validation and were not stored`),
+    });
+  }
+  if (progress.unverified !== null) {
+    holds.push({ code: "incomplete_listing", message: held(progress.unverified) });
+  }
+  return holds;
+}

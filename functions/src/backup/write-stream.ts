@@ -1,0 +1,101 @@
+import type { BulkWriterOptions, Firestore } from "firebase-admin/firestore";
+import {
+  applyRecordWrites,
+  type ChunkProgress,
+  type RecordWrite,
+  type WriteIssue,
+} from "../mirror/bulk-writes";
+import type { ResourceProgress } from "./progress";
+
+/**
+ * A full run's writes for one resource, streamed while its listing goes on: differences are
+ * buffered and flushed a chunk at a time (at most `chunkSize` writes held), so memory is bounded
+ * by the chunk, not by what differs. Each write is conditional on the version read
+ * (../mirror/bulk-writes.ts). Counts go into the resource's progress; the first refusal or stop
+ * ends the stream (later writes are counted as not attempted, and the run fails with the reason).
+ */
+
+export interface WriteStreamOptions {
+  chunkSize: number;
+  chunkTimeoutMs: number;
+  now: () => Date;
+  bulkWriter?: BulkWriterOptions;
+  /** Before each chunk: throws to stop the stream (the lease was lost). */
+  beforeChunk?: () => void;
+  /** After each chunk is flushed (tests stop a run mid-sync by throwing). */
+  afterChunk?: (progress: ChunkProgress) => void | Promise<void>;
+}
+
+export class WriteStream {
+  private pending: RecordWrite[] = [];
+  /** The first write Firestore refused after retries; null while none was. */
+  failed: WriteIssue | null = null;
+  failedCount = 0;
+  /** Why the stream stopped (lease lost, a hook, a stalled chunk); null while it has not. */
+  stoppedBy: unknown = null;
+  notAttempted = 0;
+  /** Writes flushed so far (for progress and hooks). */
+  private flushed = 0;
+
+  constructor(
+    private readonly db: Firestore,
+    private readonly progress: ResourceProgress,
+    private readonly options: WriteStreamOptions,
+  ) {}
+
+  get stopped(): boolean {
+    return this.stoppedBy !== null || this.failed !== null;
+  }
+
+  /** Buffers writes; flushes when a chunk is full. */
+  async add(writes: readonly RecordWrite[]): Promise<void> {
+    for (const write of writes) this.pending.push(write);
+    if (this.pending.length >= this.options.chunkSize) await this.flush();
+  }
+
+  /** Writes everything buffered (or counts it as not attempted once the stream stopped). */
+  async flush(): Promise<void> {
+    const writes = this.pending;
+    this.pending = [];
+    if (writes.length === 0) return;
+    if (!this.stopped) {
+      try {
+        this.options.beforeChunk?.();
+      } catch (error) {
+        this.stoppedBy = error;
+      }
+    }
+    if (this.stopped) {
+      this.notAttempted += writes.length;
+      return;
+    }
+    const outcome = await applyRecordWrites(this.db, writes, {
+      source: "backup",
+      now: this.options.now(),
+      chunkSize: this.options.chunkSize,
+      chunkTimeoutMs: this.options.chunkTimeoutMs,
+      bulkWriter: this.options.bulkWriter,
+      onChunk: async (chunk) => {
+        await this.options.afterChunk?.({
+          ...chunk,
+          written: this.flushed + chunk.written,
+        });
+      },
+    });
+    this.flushed += outcome.written;
+    const p = this.progress;
+    for (const counts of Object.values(outcome.byResource)) {
+      p.written += counts.written;
+      p.removed += counts.removed;
+      p.writeConflicts += counts.conflicts;
+      p.unstorable += counts.unstorable;
+    }
+    for (const u of outcome.unstorable) {
+      if (p.unstorableExamples.length < 3) p.unstorableExamples.push(`${u.id} (${u.reason})`);
+    }
+    this.failedCount += outcome.failed.length;
+    this.failed ??= outcome.failed[0] ?? null;
+    this.notAttempted += outcome.notAttempted;
+    if (outcome.stoppedBy !== null) this.stoppedBy = outcome.stoppedBy;
+  }
+}
