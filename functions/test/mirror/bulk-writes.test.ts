@@ -7,7 +7,7 @@ import { MAX_REQUEST_BYTES } from "../../src/mirror/storable";
 import { MAX_CHUNK_BYTES } from "../../src/mirror/write-chunks";
 import type { OfficeRndRecord } from "../../src/officernd/schemas";
 import { createTestFirestore, type TestFirestore } from "../harness/firestore";
-import { encodedBytes, interceptRequests } from "./firestore-requests";
+import { limitRequestSize, loseAnswers } from "./firestore-requests";
 
 /**
  * The backup's conditional bulk writes against the emulator, with the two request failures it
@@ -18,7 +18,7 @@ import { encodedBytes, interceptRequests } from "./firestore-requests";
 const NOW = new Date("2026-11-25T10:00:00Z");
 const id = (n: number) => n.toString(16).padStart(24, "0");
 const GRPC_DEADLINE_EXCEEDED = 4;
-const GRPC_INVALID_ARGUMENT = 3;
+const GRPC_UNKNOWN = 2;
 
 let fs: TestFirestore;
 beforeEach(() => {
@@ -53,24 +53,16 @@ async function oneOfEach(): Promise<{ writes: RecordWrite[]; replacement: Office
 describe("a write retried after an ambiguous failure", () => {
   it("that had in fact committed is re-read and counted as written, not as a conflict", async () => {
     const { writes, replacement } = await oneOfEach();
-    let lost = 0;
-    const undo = interceptRequests(fs.db, async (method, _request, send) => {
-      if (method !== "batchWrite" || lost > 0) return send();
-      // The commit lands; its answer never arrives.
-      await send();
-      lost += 1;
-      throw Object.assign(new Error("4 DEADLINE_EXCEEDED: answer lost (injected)"), {
-        code: GRPC_DEADLINE_EXCEEDED,
-      });
-    });
+    // The commit lands; its answer never arrives.
+    const fault = loseAnswers(fs.db, { method: "batchWrite", code: GRPC_DEADLINE_EXCEEDED });
     try {
       const outcome = await applyRecordWrites(fs.db, writes, { source: "backup", now: NOW });
-      expect(lost).toBe(1);
+      expect(fault.lost()).toBe(1);
       expect(outcome.conflicts).toEqual([]);
       expect(outcome).toMatchObject({ written: 4, confirmedAfterRetry: 4 });
       expect(outcome.byResource.members).toMatchObject({ written: 4, removed: 2, conflicts: 0 });
     } finally {
-      undo();
+      fault.restore();
     }
     const doc = (n: number) => recordRef(fs.db, "members", id(n)).get();
     expect((await doc(1)).get("name")).toBe("fresh");
@@ -81,26 +73,26 @@ describe("a write retried after an ambiguous failure", () => {
 
   it("is still a conflict when the document holds something else (a webhook in between)", async () => {
     const { writes } = await oneOfEach();
-    let lost = 0;
-    const undo = interceptRequests(fs.db, async (method, _request, send) => {
-      if (method !== "batchWrite" || lost > 0) return send();
-      await send();
-      lost += 1;
+    const fault = loseAnswers(fs.db, {
+      method: "batchWrite",
+      code: GRPC_UNKNOWN,
       // Before the retry, a webhook writes a newer version of the replaced record.
-      await writeRecord(
-        fs.db,
-        "members",
-        { _id: id(2), name: "from a webhook" },
-        { source: "webhook", now: NOW },
-      );
-      throw Object.assign(new Error("2 UNKNOWN: (injected)"), { code: 2 });
+      between: async () => {
+        await writeRecord(
+          fs.db,
+          "members",
+          { _id: id(2), name: "from a webhook" },
+          { source: "webhook", now: NOW },
+        );
+      },
     });
     try {
       const outcome = await applyRecordWrites(fs.db, writes, { source: "backup", now: NOW });
+      expect(fault.lost()).toBe(1);
       expect(outcome.conflicts).toEqual([expect.objectContaining({ op: "replace", id: id(2) })]);
       expect(outcome).toMatchObject({ written: 3, confirmedAfterRetry: 3 });
     } finally {
-      undo();
+      fault.restore();
     }
     expect((await recordRef(fs.db, "members", id(2)).get()).get("name")).toBe("from a webhook");
   });
@@ -114,21 +106,13 @@ describe("a write retried after an ambiguous failure", () => {
       record,
       base: base(await ref.get()),
     };
-    let lost = 0;
-    const undo = interceptRequests(fs.db, async (method, _request, send) => {
-      if (method !== "commit" || lost > 0) return send();
-      await send();
-      lost += 1;
-      throw Object.assign(new Error("4 DEADLINE_EXCEEDED: answer lost (injected)"), {
-        code: GRPC_DEADLINE_EXCEEDED,
-      });
-    });
+    const fault = loseAnswers(fs.db, { method: "commit", code: GRPC_DEADLINE_EXCEEDED });
     try {
       const outcome = await applyRecordWrites(fs.db, [write], { source: "backup", now: NOW });
-      expect(lost).toBe(1);
+      expect(fault.lost()).toBe(1);
       expect(outcome).toMatchObject({ written: 1, conflicts: [] });
     } finally {
-      undo();
+      fault.restore();
     }
     expect(recordHash((await ref.get()).data() ?? {})).toBe(recordHash(record));
   });
@@ -159,21 +143,7 @@ describe("write requests sized by bytes", () => {
       resource: "members",
       record,
     }));
-    let largest = 0;
-    let refused = 0;
-    const undo = interceptRequests(fs.db, (method, request, send) => {
-      if (method !== "batchWrite") return send();
-      const bytes = encodedBytes("BatchWriteRequest", request);
-      largest = Math.max(largest, bytes);
-      if (bytes <= limit) return send();
-      refused += 1;
-      return Promise.reject(
-        Object.assign(
-          new Error(`3 INVALID_ARGUMENT: Request payload size exceeds the limit: ${limit} bytes.`),
-          { code: GRPC_INVALID_ARGUMENT },
-        ),
-      );
-    });
+    const firestore = limitRequestSize(fs.db, { limitBytes: limit });
     const chunks: number[] = [];
     try {
       const outcome = await applyRecordWrites(fs.db, writes, {
@@ -187,10 +157,10 @@ describe("write requests sized by bytes", () => {
       expect(outcome.unstorable).toEqual([]);
       expect(outcome.written).toBe(20);
     } finally {
-      undo();
+      firestore.restore();
     }
-    expect(refused).toBe(0);
-    expect(largest).toBeLessThanOrEqual(limit);
+    expect(firestore.refused()).toBe(0);
+    expect(firestore.largest()).toBeLessThanOrEqual(limit);
     expect(chunks.length).toBeGreaterThanOrEqual(4);
     const stored = await fs.db.collection("officeRndMembers").count().get();
     expect(stored.data().count).toBe(20);
