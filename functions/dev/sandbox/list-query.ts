@@ -14,6 +14,12 @@ import type { SandboxRecord, SandboxResource } from "./seed";
 export interface ListRules {
   /** Fields filterable with [$gt|$gte|$lt|$lte]. */
   rangeFields: readonly string[];
+  /**
+   * Range filters the reference suggests but no one verified live (opportunities' and bookings'
+   * `modifiedAt`). The sandbox accepts them (one reading of the reference); a test that needs
+   * OfficeRnD to refuse one serves a `4xx` fault with NestJS's "should not exist" message.
+   */
+  unverifiedRangeFields: readonly string[];
   /** Fields filterable by equality (`email=…`). */
   equalityFields: readonly string[];
   /** Fields filterable with [$in]. */
@@ -26,35 +32,47 @@ export const LIST_RULES: Record<SandboxResource, ListRules> = {
   // v2 reference + live: createdAt/modifiedAt ranges, equality filters, status[$in].
   members: {
     rangeFields: ["createdAt", "modifiedAt"],
+    unverifiedRangeFields: [],
     equalityFields: ["_id", "email", "company", "location", "status"],
     inFields: ["status"],
     count: true,
   },
   companies: {
     rangeFields: ["createdAt", "modifiedAt"],
+    unverifiedRangeFields: [],
     equalityFields: ["_id", "email", "location", "status"],
     inFields: ["status"],
     count: false,
   },
-  // Not verified live: no date filter is assumed (the strict reading); /count exists.
+  // Not verified live: no date filter is assumed (the strict reading) but modifiedAt, which the
+  // incremental sync tries; /count exists.
   opportunities: {
     rangeFields: [],
+    unverifiedRangeFields: ["modifiedAt"],
     equalityFields: ["_id", "member", "company", "status"],
     inFields: [],
     count: true,
   },
   // Live: no date filters; no /count in the reference's list.
-  locations: { rangeFields: [], equalityFields: ["_id"], inFields: [], count: false },
+  locations: {
+    rangeFields: [],
+    unverifiedRangeFields: [],
+    equalityFields: ["_id"],
+    inFields: [],
+    count: false,
+  },
   // Live: events filter on start/end only.
   events: {
     rangeFields: ["start", "end"],
+    unverifiedRangeFields: [],
     equalityFields: ["_id", "location"],
     inFields: [],
     count: true,
   },
-  // Not verified live: no date filter assumed; /count exists.
+  // Not verified live: no date filter assumed but modifiedAt (tried, as for opportunities); /count.
   bookings: {
     rangeFields: [],
+    unverifiedRangeFields: ["modifiedAt"],
     equalityFields: ["_id", "member", "company", "location"],
     inFields: [],
     count: true,
@@ -110,7 +128,9 @@ export function parseListQuery(
         tests.push((r) => typeof r[field] === "string" && allowed.has(r[field]));
         continue;
       }
-      if (!RANGE_OPS.has(op) || !rules.rangeFields.includes(field)) {
+      const ranged =
+        rules.rangeFields.includes(field) || rules.unverifiedRangeFields.includes(field);
+      if (!RANGE_OPS.has(op) || !ranged) {
         errors.push(`property ${key} should not exist`);
         continue;
       }

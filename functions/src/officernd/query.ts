@@ -1,6 +1,7 @@
 import {
   acceptsRangeFilter,
   resourceDefinition,
+  triesRangeFilter,
   type RangeFilterField,
   type ResourceName,
 } from "./resources";
@@ -41,9 +42,13 @@ function orgBase(config: OrgConfig): string {
   return `${config.apiUrl.replace(/\/+$/, "")}/organizations/${encodeURIComponent(config.orgSlug)}`;
 }
 
-/** A filter the resource does not accept is a bug of the caller: refused before any request. */
+/**
+ * A filter the resource does not accept is a bug of the caller: refused before any request. An
+ * unverified one (the registry's `unverifiedFilters`) is sent: the incremental sync tries it and
+ * takes OfficeRnD's 400 as the answer.
+ */
 function checkFilter(resource: ResourceName, filter: RangeFilter): void {
-  if (!acceptsRangeFilter(resource, filter.field)) {
+  if (!acceptsRangeFilter(resource, filter.field) && !triesRangeFilter(resource, filter.field)) {
     throw new OfficeRndError(
       "bad_request",
       `OfficeRnD ${resource} does not accept a ${filter.field} filter (resource registry); not sent`,

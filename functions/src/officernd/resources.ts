@@ -37,6 +37,14 @@ export interface ResourceDefinition {
    * verified, so none is assumed until a test against the live API pins one.
    */
   readonly rangeFilters: readonly RangeFilterField[];
+  /**
+   * Filters OfficeRnD's reference suggests but no one has verified against the live API
+   * (opportunities and bookings carry `modifiedAt`, docs/officernd-api.md: "treat support for a
+   * filter as a per-resource fact that a test pins and a 400 disproves"). Only the incremental
+   * sync sends them; a 400 disproves them for that run, and the type falls back to the full
+   * backup only (backup/incremental-read.ts).
+   */
+  readonly unverifiedFilters: readonly RangeFilterField[];
   /** `GET /{path}/count` answers `{"total": N}` (members, opportunities, …; not companies). */
   readonly count: boolean;
   /**
@@ -61,6 +69,7 @@ export const RESOURCES = {
     scope: "flex.community.members.read",
     schema: memberSchema,
     rangeFilters: ["createdAt", "modifiedAt"],
+    unverifiedFilters: [],
     count: true,
     versionField: "modifiedAt",
     webhookEvents: true,
@@ -72,6 +81,7 @@ export const RESOURCES = {
     scope: "flex.community.opportunities.read",
     schema: opportunitySchema,
     rangeFilters: [],
+    unverifiedFilters: ["modifiedAt"],
     count: true,
     versionField: "modifiedAt",
     webhookEvents: false,
@@ -83,6 +93,7 @@ export const RESOURCES = {
     scope: "flex.community.companies.read",
     schema: companySchema,
     rangeFilters: ["createdAt", "modifiedAt"],
+    unverifiedFilters: [],
     count: false,
     versionField: "modifiedAt",
     webhookEvents: true,
@@ -95,6 +106,7 @@ export const RESOURCES = {
     scope: "flex.space.locations.read",
     schema: locationSchema,
     rangeFilters: [],
+    unverifiedFilters: [],
     count: false,
     versionField: null,
     webhookEvents: false,
@@ -106,6 +118,7 @@ export const RESOURCES = {
     scope: "flex.collaboration.events.read",
     schema: eventSchema,
     rangeFilters: ["start", "end"],
+    unverifiedFilters: [],
     count: true,
     versionField: null,
     webhookEvents: false,
@@ -117,6 +130,7 @@ export const RESOURCES = {
     scope: "flex.space.bookings.read",
     schema: bookingSchema,
     rangeFilters: [],
+    unverifiedFilters: ["modifiedAt"],
     count: true,
     versionField: "modifiedAt",
     versionFallback: "createdAt",
@@ -144,6 +158,29 @@ export function readScopes(names: readonly ResourceName[] = RESOURCE_NAMES): str
 /** Whether the resource's listing accepts a range filter on `field`. */
 export function acceptsRangeFilter(name: ResourceName, field: RangeFilterField): boolean {
   return RESOURCES[name].rangeFilters.some((f) => f === field);
+}
+
+/** Whether `field` is one of the resource's unverified filters (only the incremental sync tries it). */
+export function triesRangeFilter(name: ResourceName, field: RangeFilterField): boolean {
+  return RESOURCES[name].unverifiedFilters.some((f) => f === field);
+}
+
+/**
+ * How the incremental sync can list a type's records modified since a time (docs/officernd-api.md):
+ * - "accepted": records carry `modifiedAt` and the listing takes a `modifiedAt` range (members,
+ *   companies: v2 reference and live);
+ * - "unverified": records carry `modifiedAt`, the filter is not verified (opportunities,
+ *   bookings): tried, and a 400 sends the type back to the full backup only;
+ * - "no_modified_at": records carry no `modifiedAt` (locations, events: live);
+ * - "no_filter": records carry `modifiedAt` but the listing takes no such filter.
+ */
+export type ModifiedSinceSupport = "accepted" | "unverified" | "no_modified_at" | "no_filter";
+
+export function modifiedSinceSupport(name: ResourceName): ModifiedSinceSupport {
+  const definition: ResourceDefinition = RESOURCES[name];
+  if (definition.versionField !== "modifiedAt") return "no_modified_at";
+  if (acceptsRangeFilter(name, "modifiedAt")) return "accepted";
+  return triesRangeFilter(name, "modifiedAt") ? "unverified" : "no_filter";
 }
 
 /** The record's version time (ms) by the resource's version field; null when it has none. */

@@ -23,6 +23,9 @@ describe("parameters (live: unknown parameters and $limit > 50 are a 400)", () =
       expect([...RESOURCES[name].rangeFilters].sort()).toEqual(
         [...LIST_RULES[name].rangeFields].sort(),
       );
+      expect([...RESOURCES[name].unverifiedFilters].sort()).toEqual(
+        [...LIST_RULES[name].unverifiedRangeFields].sort(),
+      );
       expect(RESOURCES[name].count).toBe(LIST_RULES[name].count);
     }
   });
@@ -49,9 +52,10 @@ describe("parameters (live: unknown parameters and $limit > 50 are a 400)", () =
 
   it("refuses to build a filter the resource does not take, before any request", async () => {
     h = await harness();
-    const filter = { field: "modifiedAt", op: "$gte", value: "2024-01-01T00:00:00Z" } as const;
+    // Opportunities' modifiedAt is unverified (tried by the incremental sync); createdAt is not.
+    const filter = { field: "createdAt", op: "$gte", value: "2024-01-01T00:00:00Z" } as const;
     expect(() => resourcePageUrl(h.sandbox, "opportunities", { filters: [filter] })).toThrow(
-      /opportunities does not accept a modifiedAt filter/,
+      /opportunities does not accept a createdAt filter/,
     );
     const error = await failure(h.client().readAll("opportunities", { filters: [filter] }));
     expect(error).toMatchObject({ code: "bad_request" });
