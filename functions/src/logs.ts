@@ -35,6 +35,26 @@ export function onLogEntry(listener: LogSink): () => void {
   return () => listeners.delete(listener);
 }
 
+/** The fields of a run's summary entry (`backup_summary`, `incremental_summary`). */
+export type RunSummaryFields = {
+  runId: string;
+  trigger: string;
+  /** `full` or `incremental`. */
+  mode: string;
+  status: "completed" | "failed";
+  durationMs: number;
+  missingRecords: number;
+  written: number;
+  inSync: boolean;
+  /** Per resource: the run's stats and its sync health. */
+  resources: Readonly<Record<string, object>>;
+  syncHealth: Readonly<Record<string, "healthy" | "out_of_sync" | null>>;
+  /** Types whose top-level fields appeared or disappeared since the previous run. */
+  schemaDrift: Readonly<Record<string, { added: string[]; removed: string[] }>>;
+  error?: string | null;
+  errorCode?: string | null;
+} & LogFields;
+
 export function emit(severity: Severity, event: string, message: string, fields: LogFields = {}) {
   const entry: LogEntry = { ...fields, severity, event, message };
   sink(entry);
@@ -156,26 +176,32 @@ export const logs = {
    * (status, missingRecords, syncHealth.<resource>), and test/monitoring/monitoring.test.ts holds them
    * to it. `syncHealth` comes from the caller (the engine's rule, backup/sync-health.ts).
    */
-  backupSummary(
-    f: {
-      runId: string;
-      trigger: string;
-      status: "completed" | "failed";
-      durationMs: number;
-      missingRecords: number;
-      written: number;
-      inSync: boolean;
-      /** Per resource: the run's stats and its sync health. */
-      resources: Readonly<Record<string, object>>;
-      syncHealth: Readonly<Record<string, "healthy" | "out_of_sync" | null>>;
-      error?: string | null;
-      errorCode?: string | null;
-    } & LogFields,
-  ) {
+  backupSummary(f: RunSummaryFields) {
     emit(
       f.status === "completed" ? "INFO" : "ERROR",
       "backup_summary",
       `Backup ${f.runId} ${f.status}: ${f.missingRecords} missing, ${f.written} written`,
+      f,
+    );
+  },
+  /**
+   * An incremental run's summary: the same fields as `backup_summary`, plus `coverage` (how each
+   * type was read, or why it was left to the full backup). Its own event, so the full backup's
+   * log-based metrics and its 48-hour alert never count an incremental run.
+   */
+  incrementalSummary(
+    f: RunSummaryFields & {
+      coverage?: Readonly<Record<string, { read: string; note: string | null }>>;
+    },
+  ) {
+    const skipped = Object.entries(f.coverage ?? {})
+      .filter(([, c]) => c.read !== "incremental")
+      .map(([name, c]) => `${name} (${c.read})`);
+    emit(
+      f.status === "completed" ? "INFO" : "ERROR",
+      "incremental_summary",
+      `Incremental sync ${f.runId} ${f.status}: ${f.written} written` +
+        (skipped.length > 0 ? `; full backup only: ${skipped.join(", ")}` : ""),
       f,
     );
   },

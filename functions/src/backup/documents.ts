@@ -20,6 +20,12 @@ export const ERRORS_COLLECTION = "errors";
 
 export const BACKUP_TRIGGERS = ["schedule", "manual", "cli"] as const;
 export type BackupTrigger = (typeof BACKUP_TRIGGERS)[number];
+/**
+ * `full`: the design's backup (every record, removals); `incremental`: only records modified
+ * since each type's high-water mark, never a removal (./incremental-read.ts).
+ */
+export const RUN_MODES = ["full", "incremental"] as const;
+export type RunMode = (typeof RUN_MODES)[number];
 export type BackupStatus = "completed" | "failed";
 
 const timestamp = z.instanceof(Timestamp);
@@ -100,6 +106,70 @@ export function emptyApiStats(): ApiStats {
   return { requests: 0, tokenRequests: 0, retries: 0, throttled: 0, waitMs: 0, budget: null };
 }
 
+// ---- Incremental sync and schema drift (/officeRndMetadata/incremental-state, schema-fields)
+
+/** High-water marks; incremental runs' history is its `runs/` subcollection. */
+export const INCREMENTAL_STATE_DOC = "incremental-state";
+/** The top-level fields each type's records had, to tell what appeared or disappeared. */
+export const SCHEMA_FIELDS_DOC = "schema-fields";
+
+/**
+ * How an incremental run read a type: `incremental` (records modified since `since`), or why it
+ * left the type to the full backup: its records carry no modifiedAt, its listing takes no such
+ * filter, OfficeRnD refused the filter (a 400) or ignored it (records older than asked for), or no
+ * run has set the type's high-water mark yet.
+ */
+export const INCREMENTAL_READS = [
+  "incremental",
+  "no_modified_at",
+  "no_filter",
+  "filter_refused",
+  "filter_ignored",
+  "no_high_water_mark",
+] as const;
+export type IncrementalRead = (typeof INCREMENTAL_READS)[number];
+export const incrementalCoverageSchema = z.object({
+  read: z.enum(INCREMENTAL_READS),
+  /** ISO time: records modified at or after it were read (the high-water mark less the overlap). */
+  since: z.iso.datetime().nullable(),
+  /** One sentence for people: why the type is left to the full backup; null when read. */
+  note: z.string().nullable(),
+});
+export type IncrementalCoverage = z.infer<typeof incrementalCoverageSchema>;
+
+/** Top-level fields that appeared in, or disappeared from, a type's records since the last run. */
+export const fieldDriftSchema = z.object({
+  added: z.array(z.string()),
+  removed: z.array(z.string()),
+});
+export type FieldDrift = z.infer<typeof fieldDriftSchema>;
+
+/** Per type: the listing start of the latest run that brought every change before it in. */
+export const incrementalStateDocSchema = z.object({
+  resources: z.record(
+    z.string(),
+    z.object({ highWaterMark: timestamp, runId: z.string(), mode: z.enum(RUN_MODES) }),
+  ),
+});
+export type IncrementalStateDoc = z.infer<typeof incrementalStateDocSchema>;
+
+export const schemaFieldsDocSchema = z.object({
+  resources: z.record(
+    z.string(),
+    z.object({
+      /** Union of the top-level keys of the type's records, sorted. */
+      fields: z.array(z.string()),
+      updatedAt: timestamp,
+      runId: z.string(),
+      /** The latest drift found, kept until the next one (the status shows it). */
+      lastChange: fieldDriftSchema
+        .extend({ at: timestamp, runId: z.string(), mode: z.enum(RUN_MODES) })
+        .nullable(),
+    }),
+  ),
+});
+export type SchemaFieldsDoc = z.infer<typeof schemaFieldsDocSchema>;
+
 /**
  * The seed's fields, exactly (lastBackup, firestoreMembers, apiMembers, missingRecords, status,
  * error, updatedAt), then ours. Also the shape of each history document under `runs/`.
@@ -129,6 +199,12 @@ export const backupMetadataSchema = z.object({
   errorRetryable: z.boolean().default(false),
   /** OfficeRnD requests this run made; null when unknown (older documents). */
   api: apiStatsSchema.nullable().default(null),
+  /** Older documents have none: they were full runs. */
+  mode: z.enum(RUN_MODES).default("full"),
+  /** Incremental runs: how each selected type was read; null for full runs. */
+  coverage: z.record(z.string(), incrementalCoverageSchema).nullable().default(null),
+  /** Types whose top-level fields changed since the previous run (none on the first: a baseline). */
+  schemaDrift: z.record(z.string(), fieldDriftSchema).default({}),
 });
 export type BackupMetadata = z.infer<typeof backupMetadataSchema>;
 

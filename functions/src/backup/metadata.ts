@@ -4,15 +4,18 @@ import {
   type CollectionReference,
   type DocumentReference,
   type Firestore,
+  type QueryDocumentSnapshot,
 } from "firebase-admin/firestore";
 import {
   backupMetadataSchema,
   ERRORS_COLLECTION,
   errorDocSchema,
+  INCREMENTAL_STATE_DOC,
   METADATA_DOC,
   RUNS_SUBCOLLECTION,
   type BackupMetadata,
   type ErrorDoc,
+  type RunMode,
 } from "./documents";
 import { METADATA_COLLECTION } from "../mirror/collections";
 
@@ -21,17 +24,31 @@ import { METADATA_COLLECTION } from "../mirror/collections";
  * - /officeRndMetadata/backup-metadata: the latest run (the seed's fields, then ours);
  * - /officeRndMetadata/backup-metadata/runs/{runId}: one history document per run, same shape;
  * - /errors/officeRndDataBackup-{runId}: when the run failed (no secrets, no payloads).
+ * An incremental run leaves backup-metadata alone (it stays the last full backup, which the
+ * 48-hour alert means): its history document goes to /officeRndMetadata/incremental-state/runs/
+ * and its error to /errors/officeRndIncrementalSync-{runId}.
  * Run ids sort by start time (readable in the console); the history is read by `startedAt`.
  */
 
 export const BACKUP_FUNCTION_NAME = "officeRndDataBackup";
+export const INCREMENTAL_FUNCTION_NAME = "officeRndIncrementalSync";
+
+/** The function whose runs are of this mode (the /errors document names it). */
+export function functionNameOf(mode: RunMode): string {
+  return mode === "full" ? BACKUP_FUNCTION_NAME : INCREMENTAL_FUNCTION_NAME;
+}
 
 export function metadataRef(db: Firestore): DocumentReference {
   return db.collection(METADATA_COLLECTION).doc(METADATA_DOC);
 }
 
-export function runsRef(db: Firestore): CollectionReference {
-  return metadataRef(db).collection(RUNS_SUBCOLLECTION);
+/** The history of the full runs (default) or of the incremental ones. */
+export function runsRef(db: Firestore, mode: RunMode = "full"): CollectionReference {
+  const parent =
+    mode === "full"
+      ? metadataRef(db)
+      : db.collection(METADATA_COLLECTION).doc(INCREMENTAL_STATE_DOC);
+  return parent.collection(RUNS_SUBCOLLECTION);
 }
 
 /** `20261125T105812345Z-9f3a1c`: UTC start time to the millisecond, then 24 random bits. */
@@ -87,10 +104,20 @@ export interface RunRecord {
 /**
  * Writes the run's metadata, history and (when failed) error documents in one transaction. The
  * latest-run document is only replaced by a run that started later than the one it holds, and
- * `lastCompletedAt` carries over across failed runs.
+ * `lastCompletedAt` carries over across failed runs. An incremental run writes its history and
+ * error documents only (its `lastCompletedAt` is its own end when it completed).
  */
 export async function recordBackupRun(db: Firestore, record: RunRecord): Promise<BackupMetadata> {
   const { run, failure } = record;
+  if (run.mode === "incremental") {
+    const lastCompletedAt = run.status === "completed" ? run.finishedAt : null;
+    const full: BackupMetadata = backupMetadataSchema.parse({ ...run, lastCompletedAt });
+    const batch = db.batch();
+    batch.set(runsRef(db, "incremental").doc(run.runId), full);
+    if (failure !== null) batch.set(errorRef(db, run.runId, "incremental"), errorDoc(run, failure));
+    await batch.commit();
+    return full;
+  }
   const latestRef = metadataRef(db);
   return db.runTransaction(async (tx) => {
     const snap = await tx.get(latestRef);
@@ -108,19 +135,20 @@ export async function recordBackupRun(db: Firestore, record: RunRecord): Promise
       previousData === null || previousData.startedAt.toMillis() <= run.startedAt.toMillis();
     if (newer) tx.set(latestRef, full);
     tx.set(runsRef(db).doc(run.runId), full);
-    if (failure !== null) {
-      const doc: ErrorDoc = errorDocSchema.parse({
-        functionName: BACKUP_FUNCTION_NAME,
-        runId: run.runId,
-        message: safeErrorMessage(failure.message),
-        code: failure.code,
-        time: run.finishedAt,
-        trigger: run.trigger,
-        resource: failure.resource,
-      });
-      tx.set(errorRef(db, run.runId), doc);
-    }
+    if (failure !== null) tx.set(errorRef(db, run.runId), errorDoc(run, failure));
     return full;
+  });
+}
+
+function errorDoc(run: RunRecord["run"], failure: NonNullable<RunRecord["failure"]>): ErrorDoc {
+  return errorDocSchema.parse({
+    functionName: functionNameOf(run.mode),
+    runId: run.runId,
+    message: safeErrorMessage(failure.message),
+    code: failure.code,
+    time: run.finishedAt,
+    trigger: run.trigger,
+    resource: failure.resource,
   });
 }
 
@@ -142,15 +170,26 @@ export async function listBackupRuns(db: Firestore, limit: number): Promise<Back
   return (await readBackupRuns(db, limit)).runs;
 }
 
-/** Like listBackupRuns, and also says which documents were skipped. */
-export async function readBackupRuns(db: Firestore, limit: number): Promise<BackupRuns> {
+/**
+ * Like listBackupRuns, and also says which documents were skipped. `modes`: whose history (default
+ * the full runs'); with both, the two histories merged, newest first.
+ */
+export async function readBackupRuns(
+  db: Firestore,
+  limit: number,
+  modes: readonly RunMode[] = ["full"],
+): Promise<BackupRuns> {
+  const n = Math.max(1, Math.floor(limit));
   // Newest first by start time (single-field index; run ids sort the same way).
-  const snap = await runsRef(db)
-    .orderBy("startedAt", "desc")
-    .limit(Math.max(1, Math.floor(limit)))
-    .get();
+  const snaps = await Promise.all(
+    modes.map((mode) => runsRef(db, mode).orderBy("startedAt", "desc").limit(n).get()),
+  );
+  const docs = snaps
+    .flatMap((snap) => snap.docs)
+    .sort((a, b) => startMillis(b) - startMillis(a))
+    .slice(0, n);
   const out: BackupRuns = { runs: [], invalid: [] };
-  for (const doc of snap.docs) {
+  for (const doc of docs) {
     try {
       out.runs.push(parseMetadata(doc.ref.path, doc.data()));
     } catch (error) {
@@ -161,13 +200,22 @@ export async function readBackupRuns(db: Firestore, limit: number): Promise<Back
   return out;
 }
 
-export function errorRef(db: Firestore, runId: string): DocumentReference {
-  return db.collection(ERRORS_COLLECTION).doc(`${BACKUP_FUNCTION_NAME}-${runId}`);
+function startMillis(doc: QueryDocumentSnapshot): number {
+  const started: unknown = doc.get("startedAt");
+  return started instanceof Timestamp ? started.toMillis() : 0;
+}
+
+export function errorRef(db: Firestore, runId: string, mode: RunMode = "full"): DocumentReference {
+  return db.collection(ERRORS_COLLECTION).doc(`${functionNameOf(mode)}-${runId}`);
 }
 
 /** The /errors document of a failed run; null when there is none (or it is malformed). */
-export async function readBackupError(db: Firestore, runId: string): Promise<ErrorDoc | null> {
-  const snap = await errorRef(db, runId).get();
+export async function readBackupError(
+  db: Firestore,
+  runId: string,
+  mode: RunMode = "full",
+): Promise<ErrorDoc | null> {
+  const snap = await errorRef(db, runId, mode).get();
   const parsed = errorDocSchema.safeParse(snap.data());
   return snap.exists && parsed.success ? parsed.data : null;
 }

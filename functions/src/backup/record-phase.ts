@@ -1,5 +1,5 @@
 import { Timestamp } from "firebase-admin/firestore";
-import { logs } from "../logs";
+import { logs, type RunSummaryFields } from "../logs";
 import { within } from "../mirror/deadline";
 import type { BackupMetadata } from "./documents";
 import { recordBackupRun } from "./metadata";
@@ -9,8 +9,9 @@ import { firestoreTimeout, type BackupDeps } from "./run-deps";
 import { withProblem, type BackupRunResult } from "./run-result";
 
 /**
- * Phase 4 of a run, record: the metadata document, the run's history entry and, when it failed,
- * an /errors document (one batch, ./metadata.ts), then the summary log entry the alerts read.
+ * Phase 4 of a run, record: the metadata document (full runs only), the run's history entry and,
+ * when it failed, an /errors document (one batch, ./metadata.ts), then the summary log entry the
+ * alerts read.
  * Never throws: a run that cannot be recorded says so in its result and its log entries.
  */
 
@@ -35,6 +36,9 @@ function toMetadata(result: BackupRunResult): Omit<BackupMetadata, "lastComplete
     written: result.written,
     errorRetryable: result.error?.retryable ?? false,
     api: result.api,
+    mode: result.mode,
+    coverage: result.coverage,
+    schemaDrift: result.schemaDrift,
   };
 }
 
@@ -61,9 +65,12 @@ export async function recordRun(
       firestoreProblem("metadata_write", "could not record the run", error),
     );
   }
-  logs.backupSummary({
+  // An incremental run has its own summary event: the log-based metrics and the 48-hour alert
+  // (monitoring/) count the full backup's `backup_summary` entries only.
+  const fields: RunSummaryFields = {
     runId: final.runId,
     trigger: final.trigger,
+    mode: final.mode,
     status: final.status === "completed" ? "completed" : "failed",
     durationMs: final.durationMs,
     missingRecords: final.missingRecords,
@@ -78,7 +85,10 @@ export async function recordRun(
     error: final.error?.message ?? null,
     errorCode: final.error?.code ?? null,
     retryable: final.error?.retryable ?? false,
-  });
+    schemaDrift: final.schemaDrift,
+  };
+  if (final.mode === "full") logs.backupSummary(fields);
+  else logs.incrementalSummary({ ...fields, coverage: final.coverage ?? {} });
   if (final.error) {
     logs.backupFailed({ runId: final.runId, code: final.error.code, error: final.error.message });
   }

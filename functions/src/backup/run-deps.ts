@@ -3,7 +3,7 @@ import type { BackupConfig } from "../config";
 import type { ResourceName } from "../officernd/resources";
 import type { OfficeRndReader } from "../officernd/types";
 import { FIRESTORE_TIMEOUT_MS } from "../mirror/deadline";
-import type { BackupTrigger } from "./documents";
+import type { BackupTrigger, RunMode } from "./documents";
 import type { ChunkProgress } from "../mirror/bulk-writes";
 
 /** What a run needs from outside: the one Firestore, the one OfficeRnD reader, config, knobs. */
@@ -50,6 +50,8 @@ export interface BackupDeps {
 
 export interface BackupOptions {
   trigger: BackupTrigger;
+  /** Default `full`. `incremental`: changed records only, no removal (./incremental-read.ts). */
+  mode?: RunMode;
   /** Default: newRunId(start time), which sorts by time. */
   runId?: string;
 }

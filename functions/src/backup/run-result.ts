@@ -1,10 +1,14 @@
 import { perResource, RESOURCE_NAMES, type ResourceName } from "../officernd/resources";
+import type { ClientStats } from "../officernd/types";
 import {
   emptyApiStats,
   emptyResourceStats,
   type ApiStats,
   type BackupTrigger,
+  type FieldDrift,
+  type IncrementalCoverage,
   type ResourceStats,
+  type RunMode,
 } from "./documents";
 import { safeErrorMessage } from "./metadata";
 import { combineProblems, type BackupError } from "./problems";
@@ -17,6 +21,8 @@ import { combineProblems, type BackupError } from "./problems";
 export interface BackupRunResult {
   runId: string;
   trigger: BackupTrigger;
+  /** `full` (the design's backup) or `incremental` (changed records only, no removal). */
+  mode: RunMode;
   status: "completed" | "failed" | "busy";
   startedAt: Date;
   finishedAt: Date;
@@ -33,12 +39,17 @@ export interface BackupRunResult {
   error: BackupError | null;
   /** When busy: the run holding the lock. */
   heldBy: { runId: string; trigger: BackupTrigger; expiresAt: Date } | null;
+  /** Incremental runs: how each selected type was read (or why it was left to the full backup). */
+  coverage: Partial<Record<ResourceName, IncrementalCoverage>> | null;
+  /** Types whose top-level fields appeared or disappeared since the previous run. */
+  schemaDrift: Partial<Record<ResourceName, FieldDrift>>;
 }
 
 /** Who the run is and when it started; fixed when it begins. */
 export interface RunIdentity {
   runId: string;
   trigger: BackupTrigger;
+  mode: RunMode;
   startedAt: Date;
 }
 
@@ -53,6 +64,8 @@ export interface RunOutcome {
   api?: ApiStats;
   /** Another run holds the lock (its problem is the `busy` one). */
   heldBy?: BackupRunResult["heldBy"];
+  coverage?: BackupRunResult["coverage"];
+  schemaDrift?: BackupRunResult["schemaDrift"];
 }
 
 export function buildRunResult(run: RunIdentity, outcome: RunOutcome): BackupRunResult {
@@ -71,6 +84,8 @@ export function buildRunResult(run: RunIdentity, outcome: RunOutcome): BackupRun
     api: outcome.api ?? emptyApiStats(),
     error,
     heldBy: outcome.heldBy ?? null,
+    coverage: outcome.coverage ?? null,
+    schemaDrift: outcome.schemaDrift ?? {},
   };
 }
 
@@ -100,4 +115,23 @@ export function withProblem(result: BackupRunResult, problem: BackupError): Back
  */
 export function shouldRetry(result: BackupRunResult): boolean {
   return result.status !== "completed" && result.error !== null && result.error.retryable;
+}
+
+/** A run's OfficeRnD requests: the reader's counters now, less those when it began. */
+export function apiDelta(before: ClientStats, after: ClientStats): ApiStats {
+  type Counter = "requests" | "tokenRequests" | "retries" | "throttled" | "waitMs";
+  const d = (k: Counter) => Math.max(0, Math.round(after[k] - before[k]));
+  const budget = after.budget;
+  return {
+    requests: d("requests"),
+    tokenRequests: d("tokenRequests"),
+    retries: d("retries"),
+    throttled: d("throttled"),
+    waitMs: d("waitMs"),
+    // What this run used of OfficeRnD's read budget, and what its last answer said was left.
+    budget:
+      budget === undefined
+        ? null
+        : { ...budget, used: Math.max(0, budget.used - (before.budget?.used ?? 0)) },
+  };
 }

@@ -44,11 +44,10 @@
  *   in the metadata, in /errors and in the logs, where the alerts look.
  */
 import { performance } from "node:perf_hooks";
-import { setTimeout as sleep } from "node:timers/promises";
 import { logs } from "../logs";
 import type { ClientStats } from "../officernd/types";
 import { within } from "../mirror/deadline";
-import type { ApiStats, BackupTrigger } from "./documents";
+import type { BackupTrigger } from "./documents";
 import {
   keepLeaseAlive,
   leaseTiming,
@@ -60,7 +59,8 @@ import {
   type LockAttempt,
 } from "./lock";
 import { newRunId, safeErrorMessage } from "./metadata";
-import { planSync, type SyncPlan } from "./plan";
+import { observeFields, type ObservedFields } from "./field-observer";
+import type { SyncPlan } from "./plan";
 import {
   firestoreProblem,
   internalProblem,
@@ -69,16 +69,17 @@ import {
   timeBudgetProblem,
   type BackupError,
 } from "./problems";
-import { readAllResources } from "./read-phase";
+import { readAndPlan, type PlannedRun } from "./read-and-plan";
 import { recordRun } from "./record-phase";
+import { recordRunState } from "./run-state";
 import { firestoreTimeout, type BackupDeps, type BackupOptions } from "./run-deps";
-import { buildRunResult, type BackupRunResult, type RunIdentity } from "./run-result";
+import { apiDelta, buildRunResult, type BackupRunResult, type RunIdentity } from "./run-result";
 import { syncPlan, type SyncResult } from "./sync-phase";
 import {
   budgetedHooks,
   budgetedReader,
   startTimeBudget,
-  stopGraceMs,
+  withinBudget,
   WIND_DOWN_STEP_MS,
   type TimeBudget,
 } from "./time-budget";
@@ -120,6 +121,7 @@ export async function beginBackup(deps: BackupDeps, options: BackupOptions): Pro
     deps,
     runId: options.runId ?? newRunId(startedAt),
     trigger: options.trigger,
+    mode: options.mode ?? "full",
     now,
     startedAt,
     started: performance.now(),
@@ -208,9 +210,11 @@ async function execute(
   const progress: Progress = { plan: null, written: 0 };
   const lease = keepLeaseAlive(ctx.deps.db, holder, ctx.now, timing);
   const hooks = ctx.deps.hooks;
+  // The fields of the records listed, for schema drift (./schema-drift.ts).
+  const fields = observeFields(budgetedReader(ctx.deps.reader, budget));
   const deps: BackupDeps = {
     ...ctx.deps,
-    reader: budgetedReader(ctx.deps.reader, budget),
+    reader: fields.reader,
     hooks: budgetedHooks(
       {
         ...hooks,
@@ -224,16 +228,12 @@ async function execute(
       budget,
     ),
   };
-  const work = runPhases(ctx, deps, lease, budget, progress);
+  const work = runPhases(ctx, deps, { lease, budget, progress, observed: fields.observed });
   try {
-    if (budget.budgetMs === null) return await work;
-    const cutOff = budget.whenSpent
-      .then(() => sleep(stopGraceMs(budget.budgetMs ?? 0), null, { ref: false }))
-      .then(() => null);
-    const done = await Promise.race([work, cutOff]);
+    const done = await withinBudget(work, budget);
     if (done !== null) return done;
     const { plan, written } = progress;
-    const stopped = timeBudgetProblem(budget.budgetMs, plan === null ? "reading" : "syncing");
+    const stopped = timeBudgetProblem(budget.budgetMs ?? 0, plan === null ? "reading" : "syncing");
     return finish(ctx, [...(plan?.problems ?? []), stopped], { plan, written });
   } finally {
     lease.stop();
@@ -250,25 +250,26 @@ interface Progress {
 async function runPhases(
   ctx: RunContext,
   deps: BackupDeps,
-  lease: LeaseHeartbeat,
-  budget: TimeBudget,
-  progress: Progress,
+  run: { lease: LeaseHeartbeat; budget: TimeBudget; progress: Progress; observed: ObservedFields },
 ): Promise<BackupRunResult> {
-  const { runId } = ctx;
+  const { lease, budget, progress } = run;
   let plan: SyncPlan | null = null;
   try {
-    const reads = await readAllResources(deps, runId);
-    plan = planSync(reads, deps.config);
+    const planned = await readAndPlan(deps, ctx);
+    plan = planned.plan;
     progress.plan = plan;
     const synced = await syncUnlessStopped(ctx, deps, lease, budget, plan);
     const problems = [...plan.problems, ...synced.problems];
     if (budget.stopped && !problems.some((p) => p.code === "time_budget")) {
       problems.push(timeBudgetProblem(budget.budgetMs ?? 0, "syncing"));
     }
-    return finish(ctx, problems, {
+    const carried = await carryOver(ctx, deps, planned, run.observed, problems);
+    return finish(ctx, [...problems, ...carried.problems], {
       plan,
       written: synced.written,
       conflicts: synced.conflicts,
+      coverage: planned.coverage,
+      schemaDrift: carried.schemaDrift,
     });
   } catch (error) {
     const problems = [
@@ -277,6 +278,20 @@ async function runPhases(
     ];
     return finish(ctx, problems, { plan });
   }
+}
+
+/** What the next run needs (high-water marks, field sets); nothing when they were unreadable. */
+async function carryOver(
+  ctx: RunContext,
+  deps: BackupDeps,
+  planned: PlannedRun,
+  observed: ObservedFields,
+  problems: readonly BackupError[],
+): Promise<Awaited<ReturnType<typeof recordRunState>>> {
+  if (planned.state === null) return { schemaDrift: {}, problems: [] };
+  const { runId, mode, startedAt } = ctx;
+  const run = { runId, mode, startedAt, now: ctx.now(), timeoutMs: firestoreTimeout(deps) };
+  return recordRunState(deps.db, run, { ...planned, previous: planned.state, observed, problems });
 }
 
 /** The sync, unless the run may no longer write: its lease is lost or its budget spent. */
@@ -308,12 +323,14 @@ function finish(
     written?: number;
     conflicts?: number;
     heldBy?: BackupRunResult["heldBy"];
+    coverage?: BackupRunResult["coverage"];
+    schemaDrift?: BackupRunResult["schemaDrift"];
   } = {},
 ): BackupRunResult {
   // The identity alone: the context also holds the deps, which have no place in a result.
-  const { runId, trigger, startedAt } = ctx;
+  const { runId, trigger, mode, startedAt } = ctx;
   return buildRunResult(
-    { runId, trigger, startedAt },
+    { runId, trigger, mode, startedAt },
     {
       finishedAt: ctx.now(),
       durationMs: performance.now() - ctx.started,
@@ -323,27 +340,10 @@ function finish(
       conflicts: extra.conflicts,
       api: apiDelta(ctx.statsBefore, ctx.deps.reader.stats()),
       heldBy: extra.heldBy,
+      coverage: extra.coverage,
+      schemaDrift: extra.schemaDrift,
     },
   );
-}
-
-/** This run's OfficeRnD requests: the reader's counters now, less those when it began. */
-function apiDelta(before: ClientStats, after: ClientStats): ApiStats {
-  type Counter = "requests" | "tokenRequests" | "retries" | "throttled" | "waitMs";
-  const d = (k: Counter) => Math.max(0, Math.round(after[k] - before[k]));
-  const budget = after.budget;
-  return {
-    requests: d("requests"),
-    tokenRequests: d("tokenRequests"),
-    retries: d("retries"),
-    throttled: d("throttled"),
-    waitMs: d("waitMs"),
-    // What this run used of OfficeRnD's read budget, and what its last answer said was left.
-    budget:
-      budget === undefined
-        ? null
-        : { ...budget, used: Math.max(0, budget.used - (before.budget?.used ?? 0)) },
-  };
 }
 
 /** One run, start to end: begin + await. Busy gives a result with status `busy`. */
@@ -367,7 +367,12 @@ export async function recordConfigFailure(
   message: string,
 ): Promise<BackupRunResult> {
   const startedAt = (deps.now ?? (() => new Date()))();
-  const run = { runId: options.runId ?? newRunId(startedAt), trigger: options.trigger, startedAt };
+  const run = {
+    runId: options.runId ?? newRunId(startedAt),
+    trigger: options.trigger,
+    mode: options.mode ?? "full",
+    startedAt,
+  };
   const problem: BackupError = {
     code: "config_error",
     message: safeErrorMessage(message),

@@ -1,4 +1,5 @@
 import { performance } from "node:perf_hooks";
+import { setTimeout as sleep } from "node:timers/promises";
 import type { ListOptions, OfficeRndReader, ResourcePage } from "../officernd/types";
 import type { ResourceName } from "../officernd/resources";
 import type { BackupHooks } from "./run-deps";
@@ -84,6 +85,18 @@ export function startTimeBudget(budgetMs: number | undefined, startedAt: number)
     stopped: false,
     dispose: () => clearTimeout(timer),
   };
+}
+
+/**
+ * The run's work, or null when it has not ended a grace (stopGraceMs) after the budget was spent:
+ * the run then records without it (reads are harmless, no write chunk starts past the budget,
+ * and every write is conditional on the version read).
+ */
+export async function withinBudget<T>(work: Promise<T>, budget: TimeBudget): Promise<T | null> {
+  if (budget.budgetMs === null) return work;
+  const grace = stopGraceMs(budget.budgetMs);
+  const cutOff = budget.whenSpent.then(() => sleep(grace, null, { ref: false })).then(() => null);
+  return Promise.race([work, cutOff]);
 }
 
 function budgetError(budget: TimeBudget): TimeBudgetError {

@@ -51,6 +51,9 @@ function run(at: string, status: "completed" | "failed", runId = newRunId(new Da
       written: 0,
       errorRetryable: status === "failed",
       api: { requests: 3, tokenRequests: 1, retries: 0, throttled: 0, waitMs: 0, budget: null },
+      mode: "full",
+      coverage: null,
+      schemaDrift: {},
     },
     failure:
       status === "failed"

@@ -56,6 +56,9 @@ function metadata(
     written: 0,
     errorRetryable: false,
     api: null,
+    mode: "full",
+    coverage: null,
+    schemaDrift: {},
   };
 }
 
