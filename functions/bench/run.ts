@@ -1,16 +1,23 @@
 import { startFirestoreEmulator } from "../dev/emulator";
 import { benchBackup } from "./backup";
+import { benchFirstRun, benchLarge } from "./first-run";
+import { benchMemory } from "./memory-curve";
 import { benchClient } from "./officernd-client";
 import { benchStatus } from "./status";
 
 /**
  * `npm run bench`: prints the benchmarks' figures (nothing is asserted). One Firestore emulator
- * for all of them (or FIRESTORE_EMULATOR_HOST). `npm run bench -- client|backup|status` runs one.
+ * for all of them (or FIRESTORE_EMULATOR_HOST). `npm run bench -- <name>…` runs some of them
+ * (the names below); docs/scaling.md explains the scaling ones (first-run, large, memory), their
+ * environment variables and their figures.
  */
 const BENCHES: Record<string, () => Promise<void>> = {
   client: benchClient,
   backup: benchBackup,
   status: benchStatus,
+  "first-run": benchFirstRun,
+  large: benchLarge,
+  memory: benchMemory,
 };
 
 async function main(): Promise<void> {
