@@ -12,7 +12,7 @@ import { listen } from "./http";
 import { DASHBOARD_DIR, dashboardBuilt } from "./http/dashboard";
 import { setLogSink, type LogEntry } from "./logs";
 import { checkOfficeRnd, formatCheck } from "./commands/check-command";
-import { DEFAULT_LIMIT, formatReadBudget, limitSchema } from "./commands/format";
+import { DEFAULT_LIMIT, formatReadBudget, formatRunNotes, limitSchema } from "./commands/format";
 import { formatErrors, readRecentErrors } from "./commands/errors-command";
 import { formatHistory, readHistory } from "./commands/history-command";
 import { formatMetadata, readMetadata } from "./commands/metadata-command";
@@ -20,6 +20,7 @@ import { createProductApp, runBackupNow, startBackup } from "./wiring";
 import { selectResources } from "./officernd/resources";
 import { getBackupStatus } from "./status";
 import type { BackupRunResult } from "./backup/run";
+import { RUN_MODES, type RunMode } from "./backup/documents";
 
 /**
  * officernd-backup: the operator's command line. Same engine, same app, same configuration
@@ -45,7 +46,7 @@ export function cliLogSink(stream: NodeJS.WriteStream = process.stderr, verbose 
 
 export function formatRun(result: BackupRunResult): string {
   const lines = [
-    `Backup ${result.runId} (${result.trigger}): ${result.status.toUpperCase()} in ${(result.durationMs / 1000).toFixed(1)} s`,
+    `${result.mode === "full" ? "Backup" : "Incremental sync"} ${result.runId} (${result.trigger}): ${result.status.toUpperCase()} in ${(result.durationMs / 1000).toFixed(1)} s`,
     `  ${"resource".padEnd(14)}${["firestore", "api", "missing", "changed", "orphaned", "written"].map((h) => h.padStart(10)).join("")}`,
   ];
   for (const [name, s] of Object.entries(result.resources)) {
@@ -56,6 +57,7 @@ export function formatRun(result: BackupRunResult): string {
     `  missing records: ${result.missingRecords}, documents written: ${result.written}, in sync: ${result.inSync ? "yes" : "no"}`,
   );
   lines.push(`  OfficeRnD read budget: ${formatReadBudget(result.api.budget)}`);
+  lines.push(...formatRunNotes(result));
   if (result.error) lines.push(`  error (${result.error.code}): ${result.error.message}`);
   return lines.join("\n");
 }
@@ -71,8 +73,18 @@ async function firestore(): Promise<Firestore> {
   return db;
 }
 
+/** EX_TEMPFAIL (sysexits.h): not done yet, try again; the next `run` goes on with the run. */
+export const EXIT_CONTINUING = 75;
+
+function exitCodeOf(result: BackupRunResult): number {
+  if (result.status === "continuing") return EXIT_CONTINUING;
+  return result.status === "completed" ? 0 : 1;
+}
+
 interface Options {
   json: boolean;
+  mode?: string;
+  fresh: boolean;
   port?: string;
   host: string;
   limit?: string;
@@ -93,12 +105,20 @@ interface Command {
 const COMMANDS: readonly Command[] = [
   {
     name: "run",
-    usage: "[--json]",
-    summary: "run one backup now (exit 0 completed, 1 failed or busy)",
-    async run({ json }) {
-      const result = await runBackupNow({ db: await firestore() }, "cli");
+    usage: "[--json] [--fresh] [--mode M]",
+    summary:
+      "run one backup now (exit 0 completed, 1 failed or busy, 75 continuing: the run\n" +
+      "stopped at BACKUP_TIME_BUDGET_SECONDS with its position saved; the next `run` goes\n" +
+      "on with it, same run id; --fresh abandons an unfinished run and starts over)\n" +
+      "--mode full (default) or incremental: only records modified since the last run,\n" +
+      "no removals, backup-metadata left as the last full backup's",
+    async run({ json, fresh, mode }) {
+      const result = await runBackupNow({ db: await firestore() }, "cli", {
+        fresh,
+        mode: parseMode(mode),
+      });
       out(json ? JSON.stringify(result) : formatRun(result));
-      return result.status === "completed" ? 0 : 1;
+      return exitCodeOf(result);
     },
   },
   {
@@ -200,6 +220,16 @@ function parsePort(value: string | undefined): number {
   return port;
 }
 
+/** `--mode` of `run`: full (default) or incremental. */
+function parseMode(value: string | undefined): RunMode {
+  if (value === undefined) return "full";
+  const mode = RUN_MODES.find((m) => m === value);
+  if (mode === undefined) {
+    throw new UsageError(`--mode must be ${RUN_MODES.join(" or ")}, got ${value}`);
+  }
+  return mode;
+}
+
 function parseLimit(command: Command, value: string | undefined): number {
   if (value === undefined) return DEFAULT_LIMIT;
   if (!command.limit) {
@@ -246,6 +276,8 @@ export async function main(argv: string[]): Promise<number> {
     allowPositionals: true,
     options: {
       json: { type: "boolean", default: false },
+      fresh: { type: "boolean", default: false },
+      mode: { type: "string" },
       port: { type: "string" },
       host: { type: "string", default: "127.0.0.1" },
       limit: { type: "string" },
@@ -262,6 +294,9 @@ export async function main(argv: string[]): Promise<number> {
   const command = COMMANDS.find((c) => c.name === name);
   if (!command) throw new UsageError(`unknown command: ${name}`);
   const limit = parseLimit(command, values.limit);
+  if (values.mode !== undefined && command.name !== "run") {
+    throw new UsageError("--mode applies to run only");
+  }
   setLogSink(cliLogSink(process.stderr, values.verbose));
   try {
     return await command.run(values, limit);

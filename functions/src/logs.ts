@@ -145,6 +145,15 @@ export const logs = {
       f,
     );
   },
+  /** A full run stopped at its time budget with its position saved; it goes on (same run id). */
+  backupContinuing(f: { runId: string; continuation: number } & LogFields) {
+    emit(
+      "INFO",
+      "backup_continuing",
+      `Backup ${f.runId} goes on in continuation ${f.continuation}`,
+      f,
+    );
+  },
   backupLockBusy(f: { runId: string; heldBy: string; expiresAt: string }) {
     emit(
       "WARNING",

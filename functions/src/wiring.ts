@@ -1,7 +1,13 @@
 import type { Firestore } from "firebase-admin/firestore";
 import { z } from "zod";
-import { beginBackup, recordConfigFailure, runBackup, type BackupRunResult } from "./backup/run";
-import type { BackupTrigger } from "./backup/documents";
+import {
+  beginBackup,
+  recordConfigFailure,
+  runBackup,
+  type BackupOptions,
+  type BackupRunResult,
+} from "./backup/run";
+import type { BackupTrigger, RunMode } from "./backup/documents";
 import { readBackupLock } from "./backup/lock";
 import { newRunId } from "./backup/metadata";
 import {
@@ -80,16 +86,17 @@ function prepare({ source = process.env, clientOptions }: RunDeps) {
 export async function runBackupNow(
   deps: RunDeps,
   trigger: BackupTrigger,
-  runId?: string,
+  options: Omit<BackupOptions, "trigger"> = {},
 ): Promise<BackupRunResult> {
   const budget = timeBudget(deps);
   const { config, resources, reader } = prepare(deps);
   try {
     const result = await runBackup(
       { db: deps.db, reader, config, resources, ...budget },
-      { trigger, ...(runId ? { runId } : {}) },
+      { ...options, trigger },
     );
-    await afterRecorded(deps);
+    // An incremental run changes no alert condition (the metadata is the full backup's).
+    if (result.mode === "full") await afterRecorded(deps);
     return result;
   } finally {
     reader.close();
@@ -101,20 +108,22 @@ export async function runBackupNow(
  * queue). Unlike runBackupNow, a missing or malformed param or secret does not throw: it is
  * logged (`config_error`, naming the variable) and recorded as a failed run with the code
  * `config_error` (metadata, history, /errors), so it shows where operators look and the status
- * stops showing the last good run. The CLI and the local stack keep runBackupNow: they print the
- * error and leave the records alone.
+ * stops showing the last good run (an incremental run's failure goes to its own history and
+ * /errors only). The CLI and the local stack keep runBackupNow: they print the error and leave the
+ * records alone.
  */
 export async function runBackupFromFunction(
   deps: RunDeps,
   functionName: string,
   trigger: BackupTrigger,
   runId?: string,
+  mode: RunMode = "full",
 ): Promise<BackupRunResult> {
   try {
-    return await runBackupNow(deps, trigger, runId);
+    return await runBackupNow(deps, trigger, { mode, ...(runId ? { runId } : {}) });
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
-    const options = { trigger, ...(runId ? { runId } : {}) };
+    const options = { trigger, mode, ...(runId ? { runId } : {}) };
     const result = await recordConfigFailure(
       { db: deps.db },
       options,
@@ -126,7 +135,7 @@ export async function runBackupFromFunction(
       functionName,
       runId: result.runId,
     });
-    await afterRecorded(deps);
+    if (mode === "full") await afterRecorded(deps);
     return result;
   }
 }

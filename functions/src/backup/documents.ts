@@ -179,7 +179,8 @@ export const backupMetadataSchema = z.object({
   firestoreMembers: count,
   apiMembers: count.nullable(),
   missingRecords: count,
-  status: z.enum(["completed", "failed"]),
+  /** `continuing`: history only, an attempt of a run that goes on (backup/full-run.ts). */
+  status: z.enum(["completed", "failed", "continuing"]),
   error: z.string().nullable(),
   updatedAt: timestamp,
   runId: z.string(),

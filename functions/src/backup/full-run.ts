@@ -1,7 +1,6 @@
 import { Timestamp } from "firebase-admin/firestore";
 import { logs } from "../logs";
 import { perResource, RESOURCE_NAMES, type ResourceName } from "../officernd/resources";
-import type { ChunkProgress } from "../mirror/bulk-writes";
 import {
   clearCheckpoint,
   loadCheckpoint,
@@ -11,6 +10,7 @@ import {
 } from "./checkpoint";
 import { readPreviousConflicts, recordConflicts } from "./conflicts";
 import { emptyResourceStats, type ResourceStats } from "./documents";
+import type { ObservedFields } from "./field-observer";
 import { listResource, type ListingOutcome } from "./listing-phase";
 import { firestoreProblem, LockLostError, type BackupError } from "./problems";
 import { emptyProgress, type ResourceProgress } from "./progress";
@@ -49,12 +49,15 @@ export interface FullRunOutcome {
   continuing: boolean;
   /** Attempts before this one that handed over to a continuation. */
   continuations: number;
+  /** The fields of the records listed, across the run's attempts (for schema drift). */
+  observed: ObservedFields;
 }
 
 export interface FullRunHooks {
   /** Throws LockLostError when the run's lease is lost (checked before each write chunk). */
   assertLease: () => void;
-  afterChunk?: (progress: ChunkProgress) => void | Promise<void>;
+  /** After each chunk of writes, with the documents it wrote. */
+  afterChunk?: (written: number) => void | Promise<void>;
 }
 
 /** Starts or resumes the full run; never throws for an expected failure. */
@@ -88,6 +91,7 @@ export async function runFullBackup(
       conflicts: 0,
       continuing: false,
       continuations: 0,
+      observed: observedFields(new Map()),
     };
   }
   const { checkpoint, progress } = started;
@@ -182,7 +186,21 @@ export async function runFullBackup(
     conflicts,
     continuing,
     continuations: checkpoint.continuations,
+    observed: observedFields(progress),
   };
+}
+
+/** The fields seen per type, as schema drift takes them: only listings that ran to their end. */
+function observedFields(progress: ReadonlyMap<ResourceName, ResourceProgress>): ObservedFields {
+  const fields = new Map<ResourceName, ReadonlySet<string>>();
+  const complete = new Set<ResourceName>();
+  const records = new Map<ResourceName, number>();
+  for (const [name, p] of progress) {
+    fields.set(name, new Set(p.fields));
+    records.set(name, p.api);
+    if (p.listed) complete.add(name);
+  }
+  return { fields, complete, records };
 }
 
 function now(ctx: FullRunContext): Timestamp {

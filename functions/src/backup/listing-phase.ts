@@ -1,7 +1,6 @@
 import { performance } from "node:perf_hooks";
 import { logs } from "../logs";
 import type { ResourceName } from "../officernd/resources";
-import type { ChunkProgress } from "../mirror/bulk-writes";
 import { CHECKPOINT_EVERY_MS, saveProgress } from "./checkpoint";
 import { FirestoreCursor } from "./firestore-cursor";
 import { ResourceMerge } from "./merge";
@@ -37,7 +36,8 @@ export interface ListingRun {
   previousConflicts: ReadonlyMap<ResourceName, ReadonlySet<string>>;
   /** Throws when the run may no longer write (its lease was lost). */
   assertLease: () => void;
-  afterChunk?: (progress: ChunkProgress) => void | Promise<void>;
+  /** After each chunk of writes, with the documents it wrote. */
+  afterChunk?: (written: number) => void | Promise<void>;
 }
 
 export interface ListingOutcome {
@@ -107,10 +107,12 @@ export async function listResource(
   // The position after the last page merged; saved once that page's writes are flushed.
   let cursor = progress.cursor;
   let savedAt = performance.now();
+  let savedFlushes = 0;
   const save = async () => {
     await stream.flush();
     progress.cursor = cursor;
     savedAt = performance.now();
+    savedFlushes = stream.flushes;
     await saveProgress(deps.db, run.runId, resource, progress, firestoreTimeout(deps)).catch(
       (error: unknown) => {
         throw new FirestoreSideError(error);
@@ -140,7 +142,10 @@ export async function listResource(
           written: progress.written,
         });
       }
-      if (performance.now() - savedAt >= CHECKPOINT_EVERY_MS) await save();
+      // After a chunk was written (a crash then re-reads at most a chunk's pages), or every so often.
+      if (stream.flushes > savedFlushes || performance.now() - savedAt >= CHECKPOINT_EVERY_MS) {
+        await save();
+      }
       if (run.budget.spent) throw new TimeBudgetError(run.budget.budgetMs ?? 0);
     }
     if (!stream.stopped) {

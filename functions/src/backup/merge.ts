@@ -58,8 +58,11 @@ export class ResourceMerge {
       if (p.driftExamples.length < DRIFT_EXAMPLES)
         p.driftExamples.push(`${drift.id} (${drift.reason})`);
     }
+    const fields = new Set(p.fields);
+    const known = fields.size;
     const writes: RecordWrite[] = [];
     for (const listed of page.records) {
+      for (const key of Object.keys(listed)) fields.add(key);
       // The mirror's form of the id (lower case), as the webhooks store it.
       const record = withNormalizedId(listed);
       const id = record._id;
@@ -86,6 +89,7 @@ export class ResourceMerge {
         writes.push(decision.write);
       }
     }
+    if (fields.size > known) p.fields = [...fields].sort();
     return writes;
   }
 

@@ -118,6 +118,13 @@ export async function recordBackupRun(db: Firestore, record: RunRecord): Promise
     await batch.commit();
     return full;
   }
+  if (run.status === "continuing") {
+    // An attempt that handed over: the run's history entry says how far it is; the metadata
+    // keeps describing the last run that ended, and there is no failure to file.
+    const entry: BackupMetadata = backupMetadataSchema.parse({ ...run, lastCompletedAt: null });
+    await runsRef(db).doc(run.runId).set(entry);
+    return entry;
+  }
   const latestRef = metadataRef(db);
   return db.runTransaction(async (tx) => {
     const snap = await tx.get(latestRef);

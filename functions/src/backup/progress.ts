@@ -28,6 +28,8 @@ export const resourceProgressSchema = z.object({
   rejected: count,
   drifted: count,
   driftExamples: z.array(z.string()),
+  /** The top-level fields of the records listed so far (schema drift, ./schema-drift.ts). */
+  fields: z.array(z.string()),
   /** Documents seen on the Firestore side: not marked removed, and marked removed. */
   firestore: count,
   firestoreRemoved: count,
@@ -72,6 +74,7 @@ export function emptyProgress(): ResourceProgress {
     rejected: 0,
     drifted: 0,
     driftExamples: [],
+    fields: [],
     firestore: 0,
     firestoreRemoved: 0,
     unchanged: 0,

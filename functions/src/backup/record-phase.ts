@@ -22,7 +22,7 @@ function toMetadata(result: BackupRunResult): Omit<BackupMetadata, "lastComplete
     firestoreMembers: result.resources.members.firestore,
     apiMembers: result.resources.members.api,
     missingRecords: result.missingRecords,
-    status: result.status === "completed" ? "completed" : "failed",
+    status: result.status === "busy" ? "failed" : result.status,
     error: result.error?.message ?? null,
     updatedAt: Timestamp.fromDate(result.finishedAt),
     runId: result.runId,
@@ -87,7 +87,17 @@ export async function recordRun(
     retryable: final.error?.retryable ?? false,
     schemaDrift: final.schemaDrift,
   };
-  if (final.mode === "full") logs.backupSummary(fields);
+  if (final.status === "continuing") {
+    // Not the run's end: its summary comes when it ends (the alerts count summaries).
+    logs.backupContinuing({
+      runId: final.runId,
+      continuation: final.continuations + 1,
+      durationMs: final.durationMs,
+      written: final.written,
+      resources: final.resources,
+      api: final.api,
+    });
+  } else if (final.mode === "full") logs.backupSummary(fields);
   else logs.incrementalSummary({ ...fields, coverage: final.coverage ?? {} });
   if (final.error) {
     logs.backupFailed({ runId: final.runId, code: final.error.code, error: final.error.message });

@@ -54,6 +54,11 @@ export interface BackupOptions {
   mode?: RunMode;
   /** Default: newRunId(start time), which sorts by time. */
   runId?: string;
+  /**
+   * A full run goes on with an unfinished run's checkpoint (./checkpoint.ts) when there is one,
+   * keeping that run's id; `fresh` abandons it and starts over (CLI `run --fresh`).
+   */
+  fresh?: boolean;
 }
 
 /** The longest wait for one Firestore step of a run. */

@@ -23,7 +23,13 @@ export interface BackupRunResult {
   trigger: BackupTrigger;
   /** `full` (the design's backup) or `incremental` (changed records only, no removal). */
   mode: RunMode;
-  status: "completed" | "failed" | "busy";
+  /**
+   * `continuing`: a full run stopped at its time budget with its position saved; the next attempt
+   * (a task-queue continuation, the next CLI `run`) goes on with the same run id (./full-run.ts).
+   */
+  status: "completed" | "failed" | "busy" | "continuing";
+  /** Attempts of this run before this one that handed over to a continuation (0: the first). */
+  continuations: number;
   startedAt: Date;
   finishedAt: Date;
   durationMs: number;
@@ -66,21 +72,27 @@ export interface RunOutcome {
   heldBy?: BackupRunResult["heldBy"];
   coverage?: BackupRunResult["coverage"];
   schemaDrift?: BackupRunResult["schemaDrift"];
+  /** Stopped at its budget with its position saved: the run goes on. */
+  continuing?: boolean;
+  continuations?: number;
 }
 
 export function buildRunResult(run: RunIdentity, outcome: RunOutcome): BackupRunResult {
   const resources = outcome.resources ?? perResource(() => emptyResourceStats());
-  const error = combineProblems(outcome.problems);
   const busy = outcome.heldBy != null;
+  const continuing = !busy && outcome.continuing === true;
+  // What went wrong so far is told when the run ends (its counts are in the checkpoint).
+  const error = continuing ? null : combineProblems(outcome.problems);
   return {
     ...run,
-    status: busy ? "busy" : error === null ? "completed" : "failed",
+    status: busy ? "busy" : continuing ? "continuing" : error === null ? "completed" : "failed",
+    continuations: outcome.continuations ?? 0,
     finishedAt: outcome.finishedAt,
     durationMs: Math.max(0, Math.round(outcome.durationMs)),
     resources,
     missingRecords: RESOURCE_NAMES.reduce((sum, n) => sum + resources[n].missing, 0),
     written: outcome.written ?? 0,
-    inSync: error === null && (outcome.conflicts ?? 0) === 0,
+    inSync: !continuing && error === null && (outcome.conflicts ?? 0) === 0,
     api: outcome.api ?? emptyApiStats(),
     error,
     heldBy: outcome.heldBy ?? null,

@@ -69,11 +69,18 @@ import {
   timeBudgetProblem,
   type BackupError,
 } from "./problems";
+import { runFullBackup } from "./full-run";
 import { readAndPlan, type PlannedRun } from "./read-and-plan";
 import { recordRun } from "./record-phase";
-import { recordRunState } from "./run-state";
+import { readRunState, recordRunState } from "./run-state";
 import { firestoreTimeout, type BackupDeps, type BackupOptions } from "./run-deps";
-import { apiDelta, buildRunResult, type BackupRunResult, type RunIdentity } from "./run-result";
+import {
+  apiDelta,
+  buildRunResult,
+  type BackupRunResult,
+  type RunIdentity,
+  type RunOutcome,
+} from "./run-result";
 import { syncPlan, type SyncResult } from "./sync-phase";
 import {
   budgetedHooks,
@@ -102,6 +109,8 @@ export type BackupStart =
 /** One run's identity, clock and starting point (for durations and the API counters). */
 interface RunContext extends RunIdentity {
   deps: BackupDeps;
+  /** Abandon an unfinished run's checkpoint instead of going on with it. */
+  fresh: boolean;
   now: () => Date;
   /** performance.now() at the start: durations use a monotonic clock. */
   started: number;
@@ -122,6 +131,7 @@ export async function beginBackup(deps: BackupDeps, options: BackupOptions): Pro
     runId: options.runId ?? newRunId(startedAt),
     trigger: options.trigger,
     mode: options.mode ?? "full",
+    fresh: options.fresh ?? false,
     now,
     startedAt,
     started: performance.now(),
@@ -255,6 +265,7 @@ async function runPhases(
   const { lease, budget, progress } = run;
   let plan: SyncPlan | null = null;
   try {
+    if (ctx.mode === "full") return await runFull(ctx, deps, run);
     const planned = await readAndPlan(deps, ctx);
     plan = planned.plan;
     progress.plan = plan;
@@ -278,6 +289,72 @@ async function runPhases(
     ];
     return finish(ctx, problems, { plan });
   }
+}
+
+/**
+ * A full run (./full-run.ts): streamed, resumable. A resumed run takes on the identity of the run
+ * it goes on with. What the next run needs is carried over when the run ends, not while it goes on.
+ */
+async function runFull(
+  ctx: RunContext,
+  deps: BackupDeps,
+  run: { lease: LeaseHeartbeat; budget: TimeBudget; progress: Progress },
+): Promise<BackupRunResult> {
+  const state = await readRunState(deps.db, firestoreTimeout(deps)).catch(() => null);
+  let chunks = 0;
+  const outcome = await runFullBackup(
+    deps,
+    ctx,
+    run.budget,
+    {
+      assertLease: () => {
+        if (run.lease.lost) throw new LockLostError(ctx.runId);
+      },
+      // Chunks numbered across the run's resources, as the hooks and the progress log see them.
+      afterChunk: async (written) => {
+        run.progress.written += written;
+        chunks += 1;
+        const chunk = {
+          chunk: chunks,
+          chunks,
+          done: chunks,
+          total: chunks,
+          written: run.progress.written,
+        };
+        logs.backupProgress({ runId: ctx.runId, phase: "sync", ...chunk });
+        await deps.hooks?.afterWriteChunk?.(chunk);
+      },
+    },
+    { fresh: ctx.fresh },
+  );
+  ctx.runId = outcome.runId;
+  ctx.startedAt = outcome.startedAt;
+  const { resources, continuing, continuations, written, conflicts } = outcome;
+  const plan: SyncPlan = {
+    resources,
+    problems: outcome.problems,
+    writes: [],
+    readFailed: false,
+    deferred: {},
+  };
+  const carried =
+    continuing || state === null
+      ? { schemaDrift: {}, problems: [] }
+      : await carryOver(
+          ctx,
+          deps,
+          { plan, coverage: null, state },
+          outcome.observed,
+          outcome.problems,
+        );
+  return finish(ctx, [...outcome.problems, ...carried.problems], {
+    resources,
+    written,
+    conflicts,
+    continuing,
+    continuations,
+    schemaDrift: carried.schemaDrift,
+  });
 }
 
 /** What the next run needs (high-water marks, field sets); nothing when they were unreadable. */
@@ -318,30 +395,22 @@ function syncUnlessStopped(
 function finish(
   ctx: RunContext,
   problems: readonly BackupError[],
-  extra: {
+  extra: Omit<Partial<RunOutcome>, "problems" | "finishedAt" | "durationMs" | "api"> & {
     plan?: SyncPlan | null;
-    written?: number;
-    conflicts?: number;
-    heldBy?: BackupRunResult["heldBy"];
-    coverage?: BackupRunResult["coverage"];
-    schemaDrift?: BackupRunResult["schemaDrift"];
   } = {},
 ): BackupRunResult {
   // The identity alone: the context also holds the deps, which have no place in a result.
   const { runId, trigger, mode, startedAt } = ctx;
+  const { plan, ...outcome } = extra;
   return buildRunResult(
     { runId, trigger, mode, startedAt },
     {
+      ...outcome,
       finishedAt: ctx.now(),
       durationMs: performance.now() - ctx.started,
-      resources: extra.plan?.resources,
+      resources: outcome.resources ?? plan?.resources,
       problems,
-      written: extra.written,
-      conflicts: extra.conflicts,
       api: apiDelta(ctx.statsBefore, ctx.deps.reader.stats()),
-      heldBy: extra.heldBy,
-      coverage: extra.coverage,
-      schemaDrift: extra.schemaDrift,
     },
   );
 }

@@ -18,7 +18,7 @@ export type SyncHealth = (typeof SYNC_HEALTH)[number];
  */
 
 export interface RunSyncOutcome {
-  status: "completed" | "failed";
+  status: "completed" | "failed" | "continuing";
   inSync: boolean;
   resources: Record<ResourceName, ResourceStats>;
 }

@@ -23,10 +23,13 @@ export const FUNCTION_TIMEOUT_MARGIN_MS = 60_000;
 /** How long the phases get to stop once the budget is spent before the run records anyway. */
 export const STOP_GRACE_MS = 15_000;
 
-/** The grace of a budget: STOP_GRACE_MS, or a quarter of a short budget (tests, the CLI). */
+/** The grace of a budget: STOP_GRACE_MS, or a quarter of a short budget (tests, the CLI), ≥ 1 s. */
 export function stopGraceMs(budgetMs: number): number {
-  return Math.min(STOP_GRACE_MS, Math.round(budgetMs / 4));
+  // At least a second: a chunk of writes and a checkpoint must fit (a continuation needs them).
+  return Math.min(STOP_GRACE_MS, Math.max(MIN_STOP_GRACE_MS, Math.round(budgetMs / 4)));
 }
+/** The shortest grace, whatever the budget. */
+export const MIN_STOP_GRACE_MS = 1_000;
 /** Longest wait for recording the run, and for releasing the lease, once the budget is spent. */
 export const WIND_DOWN_STEP_MS = 20_000;
 

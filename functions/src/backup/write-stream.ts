@@ -1,10 +1,5 @@
 import type { BulkWriterOptions, Firestore } from "firebase-admin/firestore";
-import {
-  applyRecordWrites,
-  type ChunkProgress,
-  type RecordWrite,
-  type WriteIssue,
-} from "../mirror/bulk-writes";
+import { applyRecordWrites, type RecordWrite, type WriteIssue } from "../mirror/bulk-writes";
 import type { ResourceProgress } from "./progress";
 
 /**
@@ -22,8 +17,11 @@ export interface WriteStreamOptions {
   bulkWriter?: BulkWriterOptions;
   /** Before each chunk: throws to stop the stream (the lease was lost). */
   beforeChunk?: () => void;
-  /** After each chunk is flushed (tests stop a run mid-sync by throwing). */
-  afterChunk?: (progress: ChunkProgress) => void | Promise<void>;
+  /**
+   * After each chunk is flushed, with the documents it wrote (the run numbers chunks across its
+   * resources; tests stop a run mid-sync by throwing).
+   */
+  afterChunk?: (written: number) => void | Promise<void>;
 }
 
 export class WriteStream {
@@ -34,8 +32,8 @@ export class WriteStream {
   /** Why the stream stopped (lease lost, a hook, a stalled chunk); null while it has not. */
   stoppedBy: unknown = null;
   notAttempted = 0;
-  /** Writes flushed so far (for progress and hooks). */
-  private flushed = 0;
+  /** Chunks flushed so far: the listing saves its position after each. */
+  flushes = 0;
 
   constructor(
     private readonly db: Firestore,
@@ -69,6 +67,7 @@ export class WriteStream {
       this.notAttempted += writes.length;
       return;
     }
+    let writtenBefore = 0;
     const outcome = await applyRecordWrites(this.db, writes, {
       source: "backup",
       now: this.options.now(),
@@ -76,13 +75,12 @@ export class WriteStream {
       chunkTimeoutMs: this.options.chunkTimeoutMs,
       bulkWriter: this.options.bulkWriter,
       onChunk: async (chunk) => {
-        await this.options.afterChunk?.({
-          ...chunk,
-          written: this.flushed + chunk.written,
-        });
+        const written = chunk.written - writtenBefore;
+        writtenBefore = chunk.written;
+        await this.options.afterChunk?.(written);
       },
     });
-    this.flushed += outcome.written;
+    this.flushes += 1;
     const p = this.progress;
     for (const counts of Object.values(outcome.byResource)) {
       p.written += counts.written;

@@ -1,5 +1,12 @@
 import { z } from "zod";
-import { apiStatsSchema, BACKUP_TRIGGERS, resourceStatsSchema } from "../backup/documents";
+import {
+  apiStatsSchema,
+  BACKUP_TRIGGERS,
+  fieldDriftSchema,
+  incrementalCoverageSchema,
+  resourceStatsSchema,
+  RUN_MODES,
+} from "../backup/documents";
 import { SYNC_HEALTH } from "../backup/sync-health";
 import { readBudgetSchema } from "../officernd/rate-limit";
 import { perResourceSchema } from "../officernd/resources";
@@ -88,6 +95,25 @@ export const backupStatusResponseSchema = z.strictObject({
         expiresAt: isoTime,
       })
       .nullable(),
+    /**
+     * A full run too long for one function run, between or during its attempts: it goes on from
+     * its checkpoint with the same run id (docs/scaling.md). Null when no run is unfinished.
+     */
+    continuing: z
+      .strictObject({
+        runId: z.string(),
+        trigger: z.enum(BACKUP_TRIGGERS),
+        startedAt: isoTime,
+        /** Attempts that handed over so far. */
+        continuations: count,
+        updatedAt: isoTime,
+        /** Per mirrored type: records listed and documents written so far, and whether done. */
+        resources: z.record(
+          z.string(),
+          z.strictObject({ listed: count, written: count, done: z.boolean() }),
+        ),
+      })
+      .nullable(),
   }),
   currentStats: perResource(resourceCountsSchema),
   /** Each resource's state when the latest run ended; null when unknown (see docs/api.md). */
@@ -156,6 +182,51 @@ export const backupStatusResponseSchema = z.strictObject({
      */
     coverage: perResource(z.boolean()),
   }),
+  /**
+   * The incremental sync (officeRndIncrementalSync, `run --mode incremental`): its latest run and
+   * the high-water marks it reads from. The design's fields above stay the full backup's.
+   */
+  incrementalSync: z.strictObject({
+    lastRun: z
+      .strictObject({
+        runId: z.string(),
+        trigger: z.enum(BACKUP_TRIGGERS),
+        status: z.enum(["completed", "failed"]),
+        startedAt: isoTime,
+        finishedAt: isoTime,
+        /** Record documents written (created or replaced; an incremental run removes none). */
+        written: count,
+        error: z.strictObject({ code: z.string().nullable(), message: z.string() }).nullable(),
+        /** Per type read incrementally: records listed (modified since its mark) and written. */
+        resources: z.record(z.string(), z.strictObject({ api: count.nullable(), written: count })),
+        /** Per type left to the full backup: why (no modifiedAt, filter refused, no mark yet). */
+        fullBackupOnly: z.record(z.string(), z.string()),
+      })
+      .nullable(),
+    /**
+     * Per type: the listing start of the latest run that brought every change before it into
+     * Firestore (the next incremental run reads from 5 minutes before it); null: none yet.
+     */
+    highWaterMarks: perResource(isoTime.nullable()),
+  }),
+  /**
+   * Schema drift per type: how many top-level fields its records have (null before a run listed
+   * any), and the latest change found (fields that appeared or disappeared), kept until the next.
+   */
+  schemaDrift: perResource(
+    z.strictObject({
+      fields: count.nullable(),
+      lastChange: z
+        .strictObject({
+          at: isoTime,
+          runId: z.string(),
+          mode: z.enum(RUN_MODES),
+          added: z.array(z.string()),
+          removed: z.array(z.string()),
+        })
+        .nullable(),
+    }),
+  ),
 });
 export type BackupStatusResponse = z.infer<typeof backupStatusResponseSchema>;
 
@@ -163,7 +234,8 @@ export type BackupStatusResponse = z.infer<typeof backupStatusResponseSchema>;
 export const backupRunSummarySchema = z.strictObject({
   runId: z.string(),
   trigger: z.enum(BACKUP_TRIGGERS),
-  status: z.enum(["completed", "failed"]),
+  /** `continuing`: an attempt of a run that went on in a continuation (same run id). */
+  status: z.enum(["completed", "failed", "continuing"]),
   startedAt: isoTime,
   finishedAt: isoTime,
   durationMs: count,
@@ -177,6 +249,12 @@ export const backupRunSummarySchema = z.strictObject({
 
   /** OfficeRnD requests the run made; null when the run did not record them. */
   apiRequests: apiStatsSchema.strict().nullable(),
+  /** `full` (the design's backup) or `incremental` (changed records only, no removals). */
+  mode: z.enum(RUN_MODES),
+  /** Incremental runs: how each selected type was read, or why it was left to the full backup. */
+  coverage: z.record(z.string(), incrementalCoverageSchema.strict()).nullable(),
+  /** Types whose top-level fields appeared or disappeared since the previous run. */
+  schemaDrift: z.record(z.string(), fieldDriftSchema.strict()),
 });
 export type BackupRunSummary = z.infer<typeof backupRunSummarySchema>;
 

@@ -1,5 +1,5 @@
 import type { Firestore } from "firebase-admin/firestore";
-import type { BackupMetadata } from "../backup/documents";
+import { RUN_MODES, type BackupMetadata } from "../backup/documents";
 import { perResource } from "../officernd/resources";
 import {
   computeAlerts,
@@ -8,12 +8,14 @@ import {
   lastCompletedAt,
   runInProgress,
 } from "./metrics";
+import { loadCheckpoint, type SavedRun } from "../backup/checkpoint";
 import { readBackupLock } from "../backup/lock";
 import { readBackupMetadata } from "../backup/metadata";
 import { liveCounts, type CountSource } from "./counts";
 import { listValidRuns } from "./read";
 import type { BackupRunSummary, BackupStatusResponse, ResourceCounts } from "./schema";
 import { readWebhookHealth } from "./webhooks";
+import { readIncrementalStatus } from "./incremental";
 
 export interface BackupStatusOptions {
   now?: () => Date;
@@ -46,15 +48,20 @@ export async function getBackupStatus(
   const historyLimit = options.historyLimit ?? DEFAULT_HISTORY_LIMIT;
 
   const metadataRead = readBackupMetadata(db);
-  const [metadata, lock, history, counted, webhooks] = await Promise.all([
+  // Beside the reads below (awaited after them; a failure is the status's failure, once).
+  const incrementalRead = readIncrementalStatus(db, STATE_READ_TIMEOUT_MS);
+  incrementalRead.catch(() => undefined);
+  const [metadata, lock, history, counted, webhooks, unfinished] = await Promise.all([
     metadataRead,
     readBackupLock(db, now),
     listValidRuns(db, historyLimit),
     (options.counts ?? liveCounts)(db, now),
     // Deliveries since the latest run started: needs that run's time, then one count.
     metadataRead.then((m) => readWebhookHealth(db, m?.startedAt.toDate() ?? null)),
+    loadCheckpoint(db, CHECKPOINT_READ_TIMEOUT_MS),
   ]);
   const firestoreCounts = counted.counts;
+  const incremental = await incrementalRead;
 
   // The metadata document is the latest run; count it even if its history entry is not there.
   const runs =
@@ -86,7 +93,12 @@ export async function getBackupStatus(
   return {
     backup: {
       lastBackup: metadata ? metadata.lastBackup.toDate().toISOString() : null,
-      status: metadata ? metadata.status : "never_run",
+      // The metadata document holds runs that ended (a continuing attempt writes history only).
+      status: metadata
+        ? metadata.status === "continuing"
+          ? "failed"
+          : metadata.status
+        : "never_run",
       missingRecords: metadata ? metadata.missingRecords : null,
       runId: metadata?.runId ?? null,
       trigger: metadata?.trigger ?? null,
@@ -94,6 +106,7 @@ export async function getBackupStatus(
       error: metadataError(metadata),
       readBudget: metadata?.api?.budget ?? null,
       inProgress: runInProgress(lock, now),
+      continuing: continuingRun(unfinished),
     },
     currentStats,
     syncHealth,
@@ -103,7 +116,11 @@ export async function getBackupStatus(
       missingAlertThreshold: options.missingAlertThreshold,
       staleAfterHours: options.staleAfterHours ?? DEFAULT_STALE_AFTER_HOURS,
     }),
-    metrics: computeMetrics(runs, metadata),
+    // Runs that ended: an attempt that handed over is part of its run, not a run of its own.
+    metrics: computeMetrics(
+      runs.filter((r) => r.status !== "continuing"),
+      metadata,
+    ),
     freshness: {
       apiCountsAsOf: apiAsOf ? apiAsOf.toISOString() : null,
       apiCountsAgeSeconds: apiAsOf ? ageSeconds(apiAsOf, now) : null,
@@ -111,8 +128,32 @@ export async function getBackupStatus(
       firestoreCountsAgeSeconds: ageSeconds(counted.asOf, now),
     },
     webhooks,
+    ...incremental,
   };
 }
+
+const CHECKPOINT_READ_TIMEOUT_MS = 10_000;
+
+function continuingRun(saved: SavedRun | null): BackupStatusResponse["backup"]["continuing"] {
+  if (saved === null) return null;
+  const { checkpoint, progress } = saved;
+  const resources: Record<string, { listed: number; written: number; done: boolean }> = {};
+  for (const name of checkpoint.resources) {
+    const p = progress.get(name);
+    resources[name] = { listed: p?.api ?? 0, written: p?.written ?? 0, done: p?.settled ?? false };
+  }
+  return {
+    runId: checkpoint.runId,
+    trigger: checkpoint.trigger,
+    startedAt: checkpoint.startedAt.toDate().toISOString(),
+    continuations: checkpoint.continuations,
+    updatedAt: checkpoint.updatedAt.toDate().toISOString(),
+    resources,
+  };
+}
+
+/** Longest wait for the incremental state and field sets (two small documents). */
+const STATE_READ_TIMEOUT_MS = 10_000;
 
 function ageSeconds(then: Date, now: Date): number {
   return Math.max(0, Math.floor((now.getTime() - then.getTime()) / 1000));
@@ -138,10 +179,13 @@ export function toRunSummary(run: BackupMetadata): BackupRunSummary {
     error: metadataError(run),
     resources: perResource((n) => ({ ...run.resources[n] })),
     apiRequests: run.api,
+    mode: run.mode,
+    coverage: run.coverage,
+    schemaDrift: run.schemaDrift,
   };
 }
 
-/** Recent runs, newest first, for `GET /v1/office-rnd/backups`. */
+/** Recent runs, full and incremental, newest first, for `GET /v1/office-rnd/backups`. */
 export async function listRecentBackups(db: Firestore, limit: number): Promise<BackupRunSummary[]> {
-  return (await listValidRuns(db, limit)).map(toRunSummary);
+  return (await listValidRuns(db, limit, RUN_MODES)).map(toRunSummary);
 }

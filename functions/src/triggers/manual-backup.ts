@@ -1,12 +1,18 @@
 import { HttpsError, onCall } from "firebase-functions/v2/https";
 import { onTaskDispatched } from "firebase-functions/v2/tasks";
-import { z } from "zod";
-import { BACKUP_TRIGGERS } from "../backup/documents";
+import { loadCheckpoint } from "../backup/checkpoint";
 import { shouldRetry } from "../backup/run";
 import { functionTimeBudgetMs } from "../backup/time-budget";
 import { notificationParams, params } from "../config";
 import { defaultFirestore } from "../firebase";
+import { logs } from "../logs";
 import { BACKUP_TASK_FUNCTION, runBackupFromFunction } from "../wiring";
+import {
+  backupTaskSchema,
+  enqueueOnTaskQueue,
+  handOver,
+  TASK_TIMEOUT_SECONDS,
+} from "./continuation";
 
 /** The runs stop a margin before the timeout, to record themselves (backup/time-budget.ts). */
 const TIMEOUT_SECONDS = 540;
@@ -36,6 +42,8 @@ export const officeRndBackupNow = onCall({ ...runOptions, maxInstances: 1 }, asy
     );
   }
   const result = await runBackupFromFunction(runDeps(), "officeRndBackupNow", "manual");
+  // A run too long for this call goes on in the task queue (./continuation.ts).
+  await handOver(result, enqueueOnTaskQueue);
   return {
     runId: result.runId,
     status: result.status,
@@ -48,26 +56,41 @@ export const officeRndBackupNow = onCall({ ...runOptions, maxInstances: 1 }, asy
   };
 });
 
-const taskSchema = z.object({
-  runId: z.string().regex(/^[0-9A-Za-z-]{1,64}$/),
-  trigger: z.enum(BACKUP_TRIGGERS),
-});
-
-/** Runs the manual backups that `POST /v1/office-rnd/backup` enqueued (see ../wiring.ts). */
+/**
+ * Runs the manual backups that `POST /v1/office-rnd/backup` enqueued (see ../wiring.ts), and the
+ * continuations of long full runs (./continuation.ts): a continuation goes on with its run's
+ * checkpoint, and does nothing when that run has ended meanwhile. 1,800 s, the longest a task may
+ * run (Cloud Tasks' dispatch deadline); a task whose function crashed or timed out is delivered
+ * again after a minute, and resumes from the last checkpoint.
+ */
 export const officeRndBackupTask = onTaskDispatched(
   {
     ...runOptions,
-    retryConfig: { maxAttempts: 1 },
+    timeoutSeconds: TASK_TIMEOUT_SECONDS,
+    retryConfig: { maxAttempts: 3, minBackoffSeconds: 60 },
     rateLimits: { maxConcurrentDispatches: 1 },
   },
   async (request) => {
-    const task = taskSchema.parse(request.data);
+    const task = backupTaskSchema.parse(request.data);
+    const db = defaultFirestore();
+    if (task.continues) {
+      const saved = await loadCheckpoint(db, 60_000);
+      if (saved?.checkpoint.runId !== task.runId) {
+        logs.backupProgress({
+          runId: task.runId,
+          phase: "continuation_skipped",
+          reason: "the run has ended",
+        });
+        return;
+      }
+    }
     const result = await runBackupFromFunction(
-      runDeps(),
+      { db, timeBudgetMs: functionTimeBudgetMs(TASK_TIMEOUT_SECONDS) },
       BACKUP_TASK_FUNCTION,
       task.trigger,
       task.runId,
     );
+    if (await handOver(result, enqueueOnTaskQueue)) return;
     if (shouldRetry(result))
       throw new Error(`backup ${result.runId} failed (${result.error?.code})`);
   },

@@ -4,9 +4,10 @@ import { functionTimeBudgetMs } from "../backup/time-budget";
 import { notificationParams, params } from "../config";
 import { defaultFirestore } from "../firebase";
 import { runBackupFromFunction } from "../wiring";
+import { enqueueOnTaskQueue, handOver } from "./continuation";
 
-/** The function's timeout; its runs stop a margin before it (see below). */
-const TIMEOUT_SECONDS = 540;
+/** The function's timeout (the longest for a scheduled function); its runs stop a margin before it. */
+const TIMEOUT_SECONDS = 1_800;
 
 /**
  * officeRndDataBackup: the daily drift check and full sync (the engine is backup/run.ts).
@@ -14,12 +15,13 @@ const TIMEOUT_SECONDS = 540;
  * - Schedule: `every 24 hours`, time zone UTC. The schedule string must be known when the
  *   function is deployed, so it comes from BACKUP_SCHEDULE in functions/.env (read while the
  *   Firebase CLI loads this file); the time zone is the BACKUP_TIME_ZONE param.
- * - timeoutSeconds 540: a full read of 10,000 members, 5,000 opportunities and 2,000 companies is
- *   ~340 API requests, about 70 s at the default 300 reads a minute, plus the Firestore pass;
- *   540 s leaves room for Retry-After waits. The run's time budget is 60 s less (480 s): past
- *   it the run stops, records `time_budget` and frees its lease instead of being killed
- *   unrecorded (backup/time-budget.ts).
- * - memory 512MiB: the Firestore side is indexed as id -> hash, only differing records are held.
+ * - timeoutSeconds 1,800, the most a scheduled function may have: a full read of 10,000 members,
+ *   5,000 opportunities and 2,000 companies is ~340 API requests, about a minute at 400 reads a
+ *   minute. The run's time budget is 60 s less: past it a larger organization's run saves its
+ *   checkpoint and goes on in a task-queue continuation (./continuation.ts, backup/full-run.ts),
+ *   as many times as it takes, with one run id, one history entry and one final metadata update.
+ * - memory 512MiB: the run holds a page of each side and a chunk of writes per resource, not the
+ *   organization (docs/scaling.md).
  * - maxInstances 1 and the Firestore lock: never two runs at once.
  * - Retries: a failed run whose cause is transient (OfficeRnD 429/5xx/network after the client's
  *   own retries, Firestore unavailable, the time budget spent) is rethrown, and so is `busy`
@@ -47,6 +49,7 @@ export const officeRndDataBackup = onSchedule(
       "officeRndDataBackup",
       "schedule",
     );
+    if (await handOver(result, enqueueOnTaskQueue)) return;
     if (shouldRetry(result)) {
       const { runId, status, error } = result;
       throw new Error(`backup ${runId} ${status} (${error?.code}); Cloud Scheduler will retry`);

@@ -1,10 +1,12 @@
 import { performance } from "node:perf_hooks";
+import { loadCheckpoint } from "../../src/backup/checkpoint";
 import { lockRef } from "../../src/backup/lock";
 import { listBackupRuns, readBackupError, readBackupMetadata } from "../../src/backup/metadata";
 import { runBackup, shouldRetry, type BackupRunResult } from "../../src/backup/run";
 import {
   functionTimeBudgetMs,
   FUNCTION_TIMEOUT_MARGIN_MS,
+  MIN_STOP_GRACE_MS,
   STOP_GRACE_MS,
   stopGraceMs,
 } from "../../src/backup/time-budget";
@@ -12,12 +14,13 @@ import { RESOURCE_NAMES } from "../../src/officernd/resources";
 import type { OfficeRndReader } from "../../src/officernd/types";
 import { baseEnv, parseJsonOutput, runCli } from "../cli/run-cli";
 import { captureLogs } from "../officernd/helpers";
-import { differences, startStack, updateTimes, type Stack } from "./helpers";
+import { differences, startStack, type Stack } from "./helpers";
 
 /**
  * A run that reaches its time budget stops reading and writing before its function's timeout
- * would kill it, records a failed run (`time_budget`, retryable) where operators look, and frees
- * its lease; the next run goes on from what it wrote.
+ * would kill it, saves where it is and hands over (`continuing`), and frees its lease; the next
+ * attempt goes on with the same run id. A phase that does not stop is cut off after a grace: the
+ * run is then recorded failed (`time_budget`, retryable) where operators look.
  */
 
 const logs = captureLogs();
@@ -57,25 +60,44 @@ it("a deployed function's budget is its timeout less a margin for stopping and r
   expect(functionTimeBudgetMs(540)).toBe(480_000);
   expect(functionTimeBudgetMs(60)).toBe(30_000);
   expect(stopGraceMs(480_000)).toBe(STOP_GRACE_MS);
-  expect(stopGraceMs(2_000)).toBe(500);
+  expect(stopGraceMs(8_000)).toBe(2_000);
+  expect(stopGraceMs(2_000)).toBe(MIN_STOP_GRACE_MS);
 });
 
-it("stops reading at the budget: nothing written, recorded failed, lease released", async () => {
+/** Handed over: `continuing`, a history entry, the checkpoint saved, no metadata, lease free. */
+async function expectHandedOver(result: BackupRunResult): Promise<void> {
+  expect(result).toMatchObject({ status: "continuing", error: null, inSync: false });
+  expect(shouldRetry(result)).toBe(false);
+  expect(await readBackupMetadata(stack.db)).toBeNull();
+  const runs = await listBackupRuns(stack.db, 5);
+  expect(runs.map((r) => [r.runId, r.status])).toEqual([[result.runId, "continuing"]]);
+  expect((await loadCheckpoint(stack.db, 5_000))?.checkpoint.runId).toBe(result.runId);
+  expect(
+    logs.entries.some((e) => e.event === "backup_continuing" && e.runId === result.runId),
+  ).toBe(true);
+  // No summary yet: the alerts count runs that ended.
+  expect(logs.entries.some((e) => e.event === "backup_summary" && e.runId === result.runId)).toBe(
+    false,
+  );
+  expect((await lockRef(stack.db).get()).exists).toBe(false);
+}
+
+it("stops reading at the budget and hands over; the next run goes on with the same id", async () => {
   // Each OfficeRnD page takes 400 ms: the listing needs seconds, the budget is 1 s.
   stack.sandbox.configure({ latencyMs: 400 });
-  const before = await updateTimes(stack.db);
   const t = performance.now();
   const result = await runBackup(stack.deps({ timeBudgetMs: 1_000 }), { trigger: "schedule" });
   const took = performance.now() - t;
-  await expectRecordedStop(result);
-  expect(result.error?.message).toMatch(/stopped reading/);
-  expect(result.written).toBe(0);
-  expect(await updateTimes(stack.db)).toEqual(before);
-  // The budget, one request's abort and the record: far below a function's margin.
+  await expectHandedOver(result);
+  // The budget, one request's abort, a chunk and the checkpoint: far below a function's margin.
   expect(took).toBeLessThan(1_000 + 3_000);
 
   stack.sandbox.configure({ latencyMs: 0 });
-  expect((await runBackup(stack.deps(), { trigger: "schedule" })).status).toBe("completed");
+  const next = await runBackup(stack.deps(), { trigger: "schedule" });
+  expect(next).toMatchObject({ status: "completed", runId: result.runId, continuations: 1 });
+  expect(next.startedAt).toEqual(result.startedAt);
+  expect(await differences(stack.db, stack.sandbox)).toEqual([]);
+  expect(await loadCheckpoint(stack.db, 5_000)).toBeNull();
 });
 
 it("stops writing at the budget after the chunk in flight; the next run converges", async () => {
@@ -98,11 +120,12 @@ it("stops writing at the budget after the chunk in flight; the next run converge
     }),
     { trigger: "manual" },
   );
-  await expectRecordedStop(result);
-  expect(result.error?.message).toMatch(/stopped syncing/);
-  expect(result.written).toBe(20);
+  await expectHandedOver(result);
+  expect(result.written).toBeGreaterThanOrEqual(20);
+  expect(result.written).toBeLessThan(records);
   const rerun = await runBackup(stack.deps(), { trigger: "schedule" });
-  expect(rerun).toMatchObject({ status: "completed", written: records - 20 });
+  // The run's totals: what every attempt wrote, once.
+  expect(rerun).toMatchObject({ status: "completed", runId: result.runId, written: records });
   expect(await differences(stack.db, stack.sandbox)).toEqual([]);
 });
 
@@ -126,7 +149,7 @@ it("records the run at the budget even when a phase does not stop (after a grace
 });
 
 describe("the CLI", () => {
-  it("has no budget unless BACKUP_TIME_BUDGET_SECONDS is set; then it stops and exits 1", async () => {
+  it("has no budget unless BACKUP_TIME_BUDGET_SECONDS is set; then it hands over with exit 75", async () => {
     stack.sandbox.configure({ latencyMs: 400 });
     const env = baseEnv({
       ...stack.sandbox.env({ OFFICERND_READS_PER_MINUTE: "100000" }),
@@ -134,12 +157,24 @@ describe("the CLI", () => {
       BACKUP_TIME_BUDGET_SECONDS: "1",
     });
     const stopped = await runCli(["run", "--json"], env);
-    expect(stopped.code).toBe(1);
-    expect(parseJsonOutput(stopped)).toMatchObject({
-      status: "failed",
-      error: { code: "time_budget", retryable: true },
-    });
-    expect(await readBackupMetadata(stack.db)).toMatchObject({ errorCode: "time_budget" });
+    expect(stopped.code).toBe(75);
+    const first = parseJsonOutput(stopped) as { runId: string; status: string };
+    expect(first.status).toBe("continuing");
+    expect(await readBackupMetadata(stack.db)).toBeNull();
+
+    // `--fresh` abandons it: a new run id, from the start.
+    const fresh = await runCli(["run", "--json", "--fresh"], env);
+    expect(fresh.code).toBe(75);
+    const second = parseJsonOutput(fresh) as { runId: string; continuations: number };
+    expect(second).toMatchObject({ status: "continuing", continuations: 0 });
+    expect(second.runId).not.toBe(first.runId);
+
+    // Without a budget the next `run` goes on with it, same run id, to its end.
+    stack.sandbox.configure({ latencyMs: 0 });
+    const done = await runCli(["run", "--json"], { ...env, BACKUP_TIME_BUDGET_SECONDS: "" });
+    expect(done.code).toBe(0);
+    expect(parseJsonOutput(done)).toMatchObject({ status: "completed", runId: second.runId });
+    expect(await differences(stack.db, stack.sandbox)).toEqual([]);
 
     const bad = await runCli(["run", "--json"], { ...env, BACKUP_TIME_BUDGET_SECONDS: "soon" });
     expect(bad.code).not.toBe(0);

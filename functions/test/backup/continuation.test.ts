@@ -1,0 +1,69 @@
+import { loadCheckpoint } from "../../src/backup/checkpoint";
+import { listBackupRuns, readBackupMetadata } from "../../src/backup/metadata";
+import { runBackup, type BackupRunResult } from "../../src/backup/run";
+import { RESOURCE_NAMES, type ResourceName } from "../../src/officernd/resources";
+import { differences, startStack, type Stack } from "./helpers";
+
+/**
+ * A full run that reaches its time budget saves where it is and ends as `continuing`; the next
+ * attempt (a Cloud Tasks continuation in production, the next CLI `run` here) goes on from the
+ * checkpoint with the same run id, until the run ends: one history document, one final metadata
+ * update, and OfficeRnD read about once, not once per attempt.
+ */
+
+let stack: Stack;
+afterEach(() => stack.close());
+
+const PAGE = 50;
+
+/** List requests the sandbox answered, per resource. */
+function listReads(s: Stack): Record<ResourceName, number> {
+  const out = Object.fromEntries(RESOURCE_NAMES.map((r) => [r, 0])) as Record<ResourceName, number>;
+  for (const entry of s.sandbox.stats.log) {
+    if (entry.route === "list" && entry.resource !== null) out[entry.resource] += 1;
+  }
+  return out;
+}
+
+it("a budgeted run continues three times or more and converges, one run id and one history entry", async () => {
+  stack = await startStack("continue", {
+    latencyMs: 100,
+    seed: { members: 1_000, companies: 60, opportunities: 120, bookings: 200 },
+  });
+  const attempts: BackupRunResult[] = [];
+  for (let i = 0; i < 30; i += 1) {
+    const result = await runBackup(stack.deps({ timeBudgetMs: 1_500, writeChunkSize: 50 }), {
+      trigger: "schedule",
+    });
+    attempts.push(result);
+    if (result.status !== "continuing") break;
+    // Between attempts the checkpoint says where the run stands.
+    expect((await loadCheckpoint(stack.db, 5_000))?.checkpoint.runId).toBe(attempts[0]?.runId);
+  }
+  const last = attempts.at(-1);
+  expect(attempts.length).toBeGreaterThanOrEqual(4);
+  expect(last?.status).toBe("completed");
+  expect(new Set(attempts.map((a) => a.runId)).size).toBe(1);
+  expect(await differences(stack.db, stack.sandbox)).toEqual([]);
+  // The result is the whole run's: every member counted once, whichever attempt wrote it.
+  expect(last?.resources.members).toMatchObject({ api: 1_000, missing: 1_000, written: 1_000 });
+  // One history entry and one final metadata update, for the whole run.
+  const runs = await listBackupRuns(stack.db, 10);
+  expect(runs.map((r) => r.runId)).toEqual([last?.runId]);
+  expect(await readBackupMetadata(stack.db)).toMatchObject({
+    runId: last?.runId,
+    status: "completed",
+    apiMembers: 1_000,
+  });
+  expect(await loadCheckpoint(stack.db, 5_000)).toBeNull();
+  // OfficeRnD read about once: the minimum, plus at most one page per resource per hand-over
+  // (the page in flight, or prefetched, when the budget ran out).
+  const reads = listReads(stack);
+  const continuations = attempts.length - 1;
+  for (const resource of RESOURCE_NAMES) {
+    const records = stack.sandbox.data[resource].all().length;
+    const minimum = Math.max(1, Math.ceil(records / PAGE));
+    expect(reads[resource]).toBeGreaterThanOrEqual(minimum);
+    expect(reads[resource]).toBeLessThanOrEqual(minimum + continuations);
+  }
+}, 120_000);
