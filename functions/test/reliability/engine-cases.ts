@@ -4,8 +4,9 @@ import { loadBackupConfig } from "../../src/config";
 import { recordDocument, recordRef, syncInfo } from "../../src/mirror/record-document";
 import type { ResourceName } from "../../src/officernd/resources";
 import type { OfficeRndReader } from "../../src/officernd/types";
-import type { CaseStack, KnownContent } from "./harness";
-import type { ApiCase } from "./officernd-cases";
+import type { ApiCase } from "./api-group";
+import type { CaseStack } from "./harness";
+import { goodIds } from "./known-content";
 
 /**
  * The engine's rules under the scenarios of issue 14 (docs/reliability.md, group "Engine"): a
@@ -15,13 +16,6 @@ import type { ApiCase } from "./officernd-cases";
  */
 
 const WEBHOOK_AT = new Date("2026-11-30T12:00:00Z");
-
-/** Ids of documents that equalled OfficeRnD before the fault. */
-function goodIds(known: KnownContent, resource: ResourceName): string[] {
-  return [...known.docs[resource]]
-    .filter(([id, doc]) => known.truth[resource].get(id) === doc.canon)
-    .map(([id]) => id);
-}
 
 function truthRecord(stack: CaseStack, resource: ResourceName, id: string): SandboxRecord {
   const record = stack.truth[resource].find((r) => r._id === id);

@@ -1,17 +1,8 @@
 import { spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import { request as httpRequest, type Agent } from "node:http";
-import { connect } from "node:net";
 import { join, resolve } from "node:path";
-import { deleteApp, initializeApp, type App } from "firebase-admin/app";
-import {
-  getFirestore,
-  Timestamp,
-  type DocumentData,
-  type Firestore,
-} from "firebase-admin/firestore";
-import { startFirestoreEmulator, type FirestoreEmulator } from "../../dev/emulator";
-import { seedFirestoreMirror, type DriftOptions } from "../../dev/seed-firestore";
+import type { Firestore } from "firebase-admin/firestore";
 import {
   startSandbox,
   type Sandbox,
@@ -20,8 +11,6 @@ import {
 } from "../../dev/sandbox";
 import { ERRORS_COLLECTION } from "../../src/backup/documents";
 import { METADATA_COLLECTION } from "../../src/mirror/collections";
-import { syncInfoSchema } from "../../src/mirror/record-document";
-import { lockRef } from "../../src/backup/lock";
 import { readBackupError, readBackupMetadata } from "../../src/backup/metadata";
 import { runBackup, type BackupDeps, type BackupRunResult } from "../../src/backup/run";
 import { loadBackupConfig, loadOfficeRndConfig, type OfficeRndConfig } from "../../src/config";
@@ -30,23 +19,22 @@ import {
   type OfficeRndClient,
   type OfficeRndClientOptions,
 } from "../../src/officernd/client";
-import { RESOURCES, RESOURCE_NAMES, type ResourceName } from "../../src/officernd/resources";
-import type { OfficeRndReader, ResourcePage } from "../../src/officernd/types";
 import { differences } from "../backup/helpers";
 import { createTestFirestore, type TestFirestore } from "../harness/firestore";
 
 /**
- * The reliability suite's stack: a real sandbox over HTTP, a real Firestore emulator project
- * seeded with known content, fast but real client retries, and the checks every case shares
- * (nothing lost, convergence, run recorded, no secret anywhere).
+ * The reliability suite's stack: a real sandbox over HTTP, a real Firestore emulator project, fast
+ * but real client retries; what every case checks after its fault (convergence, the run
+ * recorded, no secret anywhere; the known content and its audit are in ./known-content.ts); and
+ * the CLI as a real process.
  */
 
 export const FUNCTIONS_DIR = resolve(__dirname, "../..");
 
-/** Small, not multiples of 50: members 4 pages, companies 1, opportunities 2. */
 /**
- * The suite's organization: the design's first three types (the next three are empty here, so
- * every case's counts stay the same; the engine tests and the sandbox tests cover them).
+ * The suite's organization: the design's first three types, small and not multiples of 50
+ * (members 4 pages, companies 1, opportunities 2). The next three are empty here, so every case's
+ * counts stay the same; the engine tests and the sandbox tests cover them.
  */
 export const SUITE_SIZES = {
   members: 160,
@@ -56,11 +44,6 @@ export const SUITE_SIZES = {
   events: 0,
   bookings: 0,
 } as const;
-
-/** The drift seeded into Firestore (per resource): lost created, updated and removed webhooks. */
-export const DRIFT: DriftOptions = { missing: 2, changed: 2, orphaned: 2 };
-
-export const SEEDED_AT = new Date("2026-11-01T00:00:00Z");
 
 /**
  * Real retries, short waits: six attempts per page, backoff 20–100 ms, 3 s per request (the hang
@@ -85,6 +68,10 @@ export const CASE_FIRESTORE_TIMEOUT_MS = 20_000;
  * on a freshly started emulator on a loaded machine, far below the client's 10-minute retries.
  */
 export const OUTAGE_FIRESTORE_TIMEOUT_MS = 2_500;
+
+/** The product app's tokens in the HTTP and concurrency cases: random, checked never to leak. */
+export const STATUS_TOKEN = `st-${randomBytes(24).toString("hex")}`;
+export const WEBHOOK_SECRET = `wh-${randomBytes(24).toString("hex")}`;
 
 // ---- Stack ---------------------------------------------------------------------------------------
 
@@ -161,128 +148,6 @@ export function healOfficeRnd(stack: CaseStack): void {
   stack.officeRnd = loadOfficeRndConfig(
     stack.sandbox.env({ OFFICERND_READS_PER_MINUTE: "100000" }),
   );
-}
-
-// ---- Known content and the "nothing lost" audit ----------------------------------------------------
-
-function sortKeys(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(sortKeys);
-  if (value instanceof Timestamp) return { timestamp: value.toMillis() };
-  if (value !== null && typeof value === "object") {
-    const object = value as Record<string, unknown>;
-    return Object.fromEntries(
-      Object.keys(object)
-        .sort()
-        .map((k) => [k, sortKeys(object[k])]),
-    );
-  }
-  return value;
-}
-
-/** Canonical JSON of a record or of a document's content (without `_sync`), written here on purpose (not the product's hash). */
-export function canonical(data: Readonly<Record<string, unknown>>): string {
-  const { _sync: _ignored, ...content } = data;
-  return JSON.stringify(sortKeys(content));
-}
-
-interface KnownDoc {
-  canon: string;
-  removed: boolean;
-}
-
-/** Firestore as it was before the fault (every document), and OfficeRnD's records. */
-export interface KnownContent {
-  docs: Record<ResourceName, Map<string, KnownDoc>>;
-  truth: Record<ResourceName, Map<string, string>>;
-  /** Documents that already equalled OfficeRnD (the "good" ones). */
-  good: number;
-  total: number;
-}
-
-function removedAt(data: DocumentData): unknown {
-  const sync = data._sync as { removedAt?: unknown } | undefined;
-  return sync?.removedAt ?? null;
-}
-
-export async function captureKnown(db: Firestore, truth: SandboxDataset): Promise<KnownContent> {
-  const known: KnownContent = {
-    docs: {} as KnownContent["docs"],
-    truth: {} as KnownContent["truth"],
-    good: 0,
-    total: 0,
-  };
-  for (const resource of RESOURCE_NAMES) {
-    known.truth[resource] = new Map(truth[resource].map((r) => [r._id, canonical(r)]));
-    const snap = await db.collection(RESOURCES[resource].collection).get();
-    const docs = new Map<string, KnownDoc>();
-    for (const doc of snap.docs) {
-      const canon = canonical(doc.data());
-      docs.set(doc.id, { canon, removed: removedAt(doc.data()) !== null });
-      if (known.truth[resource].get(doc.id) === canon) known.good += 1;
-    }
-    known.docs[resource] = docs;
-    known.total += docs.size;
-  }
-  return known;
-}
-
-/** Seeds Firestore from OfficeRnD's records with the suite's drift and captures it as known. */
-export async function seedKnownContent(
-  db: Firestore,
-  truth: SandboxDataset,
-  drift: DriftOptions = DRIFT,
-): Promise<KnownContent> {
-  await seedFirestoreMirror(db, truth, drift, SEEDED_AT);
-  return captureKnown(db, truth);
-}
-
-/**
- * Every way a document could have been lost or damaged, compared with the known content: deleted
- * while OfficeRnD has the record;
- * `_sync` blanked; content that is neither what it was nor OfficeRnD's record; marked removed while
- * OfficeRnD still has the record; a new document that is not an OfficeRnD record.
- */
-export async function auditDocuments(db: Firestore, known: KnownContent): Promise<string[]> {
-  const problems: string[] = [];
-  for (const resource of RESOURCE_NAMES) {
-    const snap = await db.collection(RESOURCES[resource].collection).get();
-    const current = new Map(snap.docs.map((d) => [d.id, d.data()]));
-    const truth = known.truth[resource];
-    for (const [id, before] of known.docs[resource]) {
-      const data = current.get(id);
-      const where = `${resource}/${id}`;
-      if (data === undefined) {
-        // Deleting what OfficeRnD does not have is the delete policy at work, not a loss.
-        if (truth.has(id)) problems.push(`${where}: deleted`);
-        continue;
-      }
-      if (!syncInfoSchema.safeParse(data._sync).success) problems.push(`${where}: _sync blanked`);
-      const canon = canonical(data);
-      if (canon !== before.canon && canon !== truth.get(id)) {
-        problems.push(`${where}: overwritten with content OfficeRnD never had`);
-      }
-      if (removedAt(data) !== null && !before.removed && truth.has(id)) {
-        problems.push(`${where}: marked removed although OfficeRnD has it`);
-      }
-    }
-    for (const [id, data] of current) {
-      if (known.docs[resource].has(id)) continue;
-      if (canonical(data) !== truth.get(id)) {
-        problems.push(`${resource}/${id}: created with content OfficeRnD never had`);
-      }
-    }
-  }
-  return problems;
-}
-
-/** Update times of every record document (a run that must write nothing leaves them all). */
-export async function recordVersions(db: Firestore): Promise<Map<string, number>> {
-  const out = new Map<string, number>();
-  for (const resource of RESOURCE_NAMES) {
-    const snap = await db.collection(RESOURCES[resource].collection).get();
-    for (const doc of snap.docs) out.set(`${resource}/${doc.id}`, doc.updateTime.toMillis());
-  }
-  return out;
 }
 
 // ---- After the fault -------------------------------------------------------------------------------
@@ -387,154 +252,6 @@ export function leakedSecrets(texts: readonly string[], secrets: readonly string
   return [...leaked];
 }
 
-// ---- Faults beyond the sandbox's ------------------------------------------------------------------
-
-/** A reader that calls `onPage` before handing each page on (to act mid-run, e.g. expire tokens). */
-export function tapPages(
-  reader: OfficeRndReader,
-  onPage: (page: ResourcePage) => void | Promise<void>,
-): OfficeRndReader {
-  return {
-    async *pages(resource, options) {
-      for await (const page of reader.pages(resource, options)) {
-        await onPage(page);
-        yield page;
-      }
-    },
-    ...(reader.count ? { count: reader.count.bind(reader) } : {}),
-    stats: () => reader.stats(),
-  };
-}
-
-type RequestFn = (
-  method: string,
-  request: unknown,
-  requestTag: string,
-  retryCodes?: unknown,
-) => Promise<unknown>;
-
-export interface BatchFault {
-  /** batchWrite RPCs seen so far. */
-  calls(): number;
-  /** batchWrite RPCs failed so far. */
-  failed(): number;
-  restore(): void;
-}
-
-/**
- * Makes BulkWriter batch commits (the `batchWrite` RPC) fail as Firestore does when it is
- * overloaded or unreachable: the RPC rejects with a gRPC code, so BulkWriter maps the failure onto
- * every write of the batch and the engine's retry policy decides. The RPC funnel `request` is
- * internal to @google-cloud/firestore: this checks it exists rather than silently testing nothing.
- */
-export function failBatchCommits(
-  db: Firestore,
-  shouldFail: (call: number) => boolean,
-  code = 14,
-): BatchFault {
-  const target = db as unknown as { request: RequestFn };
-  if (typeof target.request !== "function") {
-    throw new Error(
-      "@google-cloud/firestore no longer has Firestore.request: update failBatchCommits",
-    );
-  }
-  const original = target.request;
-  let calls = 0;
-  let failed = 0;
-  target.request = (method, request, requestTag, retryCodes) => {
-    if (method === "batchWrite") {
-      calls += 1;
-      if (shouldFail(calls)) {
-        failed += 1;
-        const error = new Error(`${code} UNAVAILABLE: the batch commit failed (injected)`);
-        return Promise.reject(Object.assign(error, { code }));
-      }
-    }
-    return original.call(db, method, request, requestTag, retryCodes);
-  };
-  return {
-    calls: () => calls,
-    failed: () => failed,
-    restore: () => {
-      Reflect.deleteProperty(target, "request");
-    },
-  };
-}
-
-/** Moves the stored lease's expiry into the past: what waiting out its TTL does. */
-export async function expireLease(db: Firestore): Promise<void> {
-  await lockRef(db).update({ expiresAt: Timestamp.fromMillis(Date.now() - 1_000) });
-}
-
-// ---- A private Firestore emulator (a case stops it) -------------------------------------------------
-
-/** Runs `fn` with FIRESTORE_EMULATOR_HOST set to `host` (or unset), then puts it back. */
-function withEmulatorHost<T>(host: string | undefined, fn: () => T): T {
-  const shared = process.env.FIRESTORE_EMULATOR_HOST;
-  const set = (value: string | undefined) => {
-    if (value === undefined) delete process.env.FIRESTORE_EMULATOR_HOST;
-    else process.env.FIRESTORE_EMULATOR_HOST = value;
-  };
-  set(host);
-  try {
-    return fn();
-  } finally {
-    set(shared);
-  }
-}
-
-/**
- * Starts an emulator of its own (not the suite's shared one), optionally on a given port. The
- * host variable is unset only while the launch is set up (startFirestoreEmulator would otherwise
- * reuse the shared emulator); no other Firestore client is built meanwhile.
- */
-export function startPrivateEmulator(port?: number): Promise<FirestoreEmulator> {
-  return withEmulatorHost(undefined, () =>
-    startFirestoreEmulator(port === undefined ? {} : { port }),
-  );
-}
-
-export interface PrivateFirestore {
-  app: App;
-  db: Firestore;
-  projectId: string;
-  close(): Promise<void>;
-}
-
-/** A firebase-admin Firestore on the emulator at `host` (the client reads the host when built). */
-export function firestoreAt(host: string, projectId: string): PrivateFirestore {
-  const app = initializeApp({ projectId }, `${projectId}-${Date.now()}`);
-  const db = withEmulatorHost(host, () => getFirestore(app));
-  return { app, db, projectId, close: () => deleteApp(app) };
-}
-
-/** Record documents and the lease, exactly as stored (Timestamps included). */
-export interface StoredState {
-  records: Record<ResourceName, [string, DocumentData][]>;
-  lock: DocumentData | null;
-}
-
-export async function readState(db: Firestore): Promise<StoredState> {
-  const records = {} as StoredState["records"];
-  for (const resource of RESOURCE_NAMES) {
-    const snap = await db.collection(RESOURCES[resource].collection).get();
-    records[resource] = snap.docs.map((d) => [d.id, d.data()]);
-  }
-  const lock = await lockRef(db).get();
-  return { records, lock: lock.exists ? (lock.data() ?? null) : null };
-}
-
-export async function writeState(db: Firestore, state: StoredState): Promise<void> {
-  const writer = db.bulkWriter({ throttling: false });
-  for (const resource of RESOURCE_NAMES) {
-    for (const [id, data] of state.records[resource]) {
-      void writer.set(db.collection(RESOURCES[resource].collection).doc(id), data);
-    }
-  }
-  if (state.lock) void writer.set(lockRef(db), state.lock);
-  await writer.close();
-}
-
 // ---- The CLI as a real process ------------------------------------------------------------------------
 
 const TSX = join(FUNCTIONS_DIR, "node_modules", "tsx");
@@ -617,80 +334,4 @@ export function spawnCli(
     });
   });
   return { child, done };
-}
-
-// ---- HTTP over real sockets ---------------------------------------------------------------------------
-
-export interface RawAnswer {
-  status: number | null;
-  head: string;
-  body: string;
-  /** The connection closed (or reset) before a status line arrived. */
-  closedEarly: boolean;
-}
-
-/** Sends bytes exactly as given (malformed requests included) and reads until the server closes. */
-export function rawRequest(
-  port: number,
-  text: string | Buffer,
-  timeoutMs = 5_000,
-): Promise<RawAnswer> {
-  return new Promise((resolveAnswer) => {
-    const socket = connect(port, "127.0.0.1");
-    const chunks: Buffer[] = [];
-    const finish = () => {
-      clearTimeout(timer);
-      const raw = Buffer.concat(chunks).toString("latin1");
-      const split = raw.indexOf("\r\n\r\n");
-      const head = split === -1 ? raw : raw.slice(0, split);
-      const match = /^HTTP\/1\.[01] (\d{3})/.exec(head);
-      resolveAnswer({
-        status: match ? Number(match[1]) : null,
-        head,
-        body: split === -1 ? "" : raw.slice(split + 4),
-        closedEarly: match === null,
-      });
-    };
-    const timer = setTimeout(() => socket.destroy(), timeoutMs);
-    socket.on("data", (chunk: Buffer) => chunks.push(chunk));
-    socket.on("error", () => undefined);
-    socket.on("close", finish);
-    socket.write(text);
-  });
-}
-
-export interface HttpAnswer {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  body: string;
-  ms: number;
-}
-
-/** One request through `agent` (keep-alive pool); rejects only on a transport error. */
-export function httpCall(
-  url: string,
-  options: { method?: string; headers?: Record<string, string>; body?: Buffer; agent?: Agent } = {},
-): Promise<HttpAnswer> {
-  const started = performance.now();
-  return new Promise((resolveAnswer, reject) => {
-    const req = httpRequest(
-      url,
-      { method: options.method ?? "GET", headers: options.headers, agent: options.agent },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (chunk: Buffer) => chunks.push(chunk));
-        res.on("end", () =>
-          resolveAnswer({
-            status: res.statusCode ?? 0,
-            headers: res.headers,
-            body: Buffer.concat(chunks).toString("utf8"),
-            ms: performance.now() - started,
-          }),
-        );
-        res.on("error", reject);
-      },
-    );
-    req.on("error", reject);
-    req.end(options.body);
-  });
 }

@@ -1,16 +1,16 @@
 import { randomBytes } from "node:crypto";
-import type { JsonValue, SandboxOptions } from "../../dev/sandbox";
-import type { BackupDeps, BackupRunResult } from "../../src/backup/run";
-import type { OfficeRndClientOptions } from "../../src/officernd/client";
+import type { JsonValue } from "../../dev/sandbox";
 import type { ResourceName } from "../../src/officernd/resources";
-import type { OfficeRndReader } from "../../src/officernd/types";
-import { tapPages, type CaseStack, type ExpectedRun, type KnownContent } from "./harness";
-import { seconds, type ResultRow } from "./results";
+import type { ApiCase } from "./api-group";
+import { tapPages } from "./faults";
+import type { CaseStack } from "./harness";
+import { goodIds } from "./known-content";
+import { seconds } from "./results";
 
 /**
  * The OfficeRnD rows of the reliability table: each one a fault the sandbox (or a reader wrapper)
- * injects, the run's expected outcome, and what else that outcome must show. The driver in
- * reliability.test.ts seeds the known content, runs, and checks what every case checks.
+ * injects, the run's expected outcome, and what else that outcome must show. The driver
+ * (./api-group.ts) seeds the known content, runs, and checks what every case checks.
  */
 
 /** Requests the sandbox answered with `status`. */
@@ -20,36 +20,6 @@ export function served(stack: CaseStack, status: number): number {
 
 /** The request timeout of the hang cases (the others allow 3 s, for a loaded machine). */
 const HANG_TIMEOUT_MS = 800;
-
-export interface ApiCase {
-  name: string;
-  /** What is injected, in a few words (the report's "Fault injected"). */
-  fault: string;
-  expect: ExpectedRun;
-  /** The read failed: not one record document may change. */
-  writesNothing?: boolean;
-  sandbox?: SandboxOptions;
-  client?: OfficeRndClientOptions;
-  /**
-   * The fault changes OfficeRnD's own data (`stack.truth`) or Firestore beyond the seeded drift:
-   * what counts as known content is captured after `inject`.
-   */
-  changesTruth?: boolean;
-  /** May return a promise (awaited) or anything else (ignored, e.g. a fault handle). */
-  inject(stack: CaseStack, known: KnownContent): unknown;
-  /** Wraps the run's reader (to act mid-run). */
-  wrap?(reader: OfficeRndReader, stack: CaseStack): OfficeRndReader;
-  /** Overrides of the run's deps (its config, the index page size, …). */
-  deps?: Partial<BackupDeps>;
-  check?(result: BackupRunResult, stack: CaseStack, row: ResultRow): void | Promise<void>;
-}
-
-/** Ids of documents that equalled OfficeRnD before the fault (so damage would show). */
-function goodIds(known: KnownContent, resource: ResourceName): string[] {
-  return [...known.docs[resource]]
-    .filter(([id, doc]) => known.truth[resource].get(id) === doc.canon)
-    .map(([id]) => id);
-}
 
 export const API_CASES: ApiCase[] = [
   {

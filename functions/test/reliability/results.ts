@@ -8,7 +8,16 @@ import { z } from "zod";
  * jest's globalTeardown) and rendered into docs/reliability.md by scripts/reliability-report.ts.
  */
 
-export const GROUPS = ["OfficeRnD", "Engine", "Firestore", "Concurrency", "HTTP"] as const;
+export const GROUPS = [
+  "OfficeRnD",
+  "Engine",
+  "Firestore",
+  "Leases",
+  "Concurrency",
+  "Webhooks",
+  "HTTP",
+  "CLI",
+] as const;
 
 export const resultRowSchema = z.object({
   group: z.enum(GROUPS),

@@ -1,4 +1,4 @@
-import type { Firestore } from "firebase-admin/firestore";
+import { DocumentReference, type Firestore } from "firebase-admin/firestore";
 import {
   deliverWebhook,
   signWebhook,
@@ -127,5 +127,30 @@ export async function readDoc(
   return {
     data: snap.data() ?? {},
     updateTime: `${snap.updateTime.seconds}.${snap.updateTime.nanoseconds}`,
+  };
+}
+
+/** Reads until `done` says so or `ms` have passed; returns the last value read. */
+export async function eventually<T>(
+  read: () => Promise<T>,
+  done: (value: T) => boolean,
+  ms: number,
+): Promise<T> {
+  const deadline = Date.now() + ms;
+  let value = await read();
+  while (!done(value) && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    value = await read();
+  }
+  return value;
+}
+
+/** Counts set() calls on the webhook stats document (what a flood of refusals costs). */
+export function countStatsWrites(): { writes: () => number; restore: () => void } {
+  const spy = jest.spyOn(DocumentReference.prototype, "set");
+  return {
+    writes: () =>
+      spy.mock.contexts.filter((ref) => (ref as DocumentReference).id === WEBHOOK_STATS_DOC).length,
+    restore: () => spy.mockRestore(),
   };
 }

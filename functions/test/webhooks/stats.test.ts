@@ -1,10 +1,8 @@
-import { DocumentReference } from "firebase-admin/firestore";
 import { backupStatusResponseSchema } from "../../src/status";
-import { WEBHOOK_STATS_DOC } from "../../src/webhooks";
 import { countRejection, readWebhookStats } from "../../src/webhooks/stats";
 import { createTestFirestore, type TestFirestore } from "../harness/firestore";
 import { STATUS_TOKEN, captureLogs } from "../http/helpers";
-import { startWebhookServer, type WebhookServer } from "./helpers";
+import { countStatsWrites, eventually, startWebhookServer, type WebhookServer } from "./helpers";
 
 /**
  * Refused deliveries are counted in at most one write per interval per instance, and what a
@@ -16,26 +14,6 @@ const logs = captureLogs();
 afterAll(() => logs.stop());
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function eventually<T>(read: () => Promise<T>, done: (value: T) => boolean, ms: number) {
-  const deadline = Date.now() + ms;
-  let value = await read();
-  while (!done(value) && Date.now() < deadline) {
-    await sleep(100);
-    value = await read();
-  }
-  return value;
-}
-
-/** Counts set() calls on the stats document (the writes this file is about). */
-function countStatsWrites(): { writes: () => number; restore: () => void } {
-  const spy = jest.spyOn(DocumentReference.prototype, "set");
-  return {
-    writes: () =>
-      spy.mock.contexts.filter((ref) => (ref as DocumentReference).id === WEBHOOK_STATS_DOC).length,
-    restore: () => spy.mockRestore(),
-  };
-}
 
 describe("countRejection", () => {
   let fs: TestFirestore;
