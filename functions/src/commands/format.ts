@@ -84,3 +84,25 @@ export function formatReadBudget(budget: ReadBudgetReport | null | undefined): s
       : `${w.remaining} of ${w.limit} a ${per} left${w.resetAt ? ` (resets ${w.resetAt})` : ""}`;
   return `${budget.used} read(s) used; ${window(budget.minute, "minute")}; ${window(budget.day, "day")}`;
 }
+
+/**
+ * The lines a run adds after its counts: for an incremental run, the types it left to the full
+ * backup and why; for any run, the schema drift per type (fields appeared, disappeared).
+ */
+export function formatRunNotes(run: {
+  coverage: Readonly<Record<string, { read: string; note: string | null }>> | null;
+  schemaDrift: Readonly<Record<string, { added: string[]; removed: string[] }>>;
+}): string[] {
+  const lines: string[] = [];
+  for (const [name, c] of Object.entries(run.coverage ?? {})) {
+    if (c.read !== "incremental") lines.push(`  ${name}: ${c.note ?? c.read}`);
+  }
+  for (const [name, drift] of Object.entries(run.schemaDrift)) {
+    const parts = [
+      drift.added.length > 0 ? `appeared: ${drift.added.join(", ")}` : null,
+      drift.removed.length > 0 ? `disappeared: ${drift.removed.join(", ")}` : null,
+    ].filter((p) => p !== null);
+    lines.push(`  schema drift, ${name}: ${parts.join("; ")}`);
+  }
+  return lines;
+}

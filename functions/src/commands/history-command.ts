@@ -1,13 +1,14 @@
 import type { Firestore } from "firebase-admin/firestore";
+import { RUN_MODES } from "../backup/documents";
 import { readBackupRuns } from "../backup/metadata";
 import { RESOURCE_NAMES } from "../officernd/resources";
 import { toRunSummary, type BackupRunSummary } from "../status";
 import { formatDuration, table } from "./format";
 
 /**
- * `officernd-backup history [--limit N]`: the newest N runs from the run history
- * (/officeRndMetadata/backup-metadata/runs), newest first, each as `GET /v1/office-rnd/backups`
- * lists it. History documents that do not match the schema are reported, not hidden.
+ * `officernd-backup history [--limit N]`: the newest N runs from the run history, full
+ * (/officeRndMetadata/backup-metadata/runs) and incremental (/officeRndMetadata/incremental-state/
+ * runs) merged, newest first, each as `GET /v1/office-rnd/backups` lists it. History documents that do not match the schema are reported, not hidden.
  */
 
 export interface HistoryReport {
@@ -18,7 +19,7 @@ export interface HistoryReport {
 }
 
 export async function readHistory(db: Firestore, limit: number): Promise<HistoryReport> {
-  const { runs, invalid } = await readBackupRuns(db, limit);
+  const { runs, invalid } = await readBackupRuns(db, limit, RUN_MODES);
   return {
     limit,
     runs: runs.map(toRunSummary),
@@ -30,13 +31,16 @@ function sum(run: BackupRunSummary, field: "changed" | "orphaned"): number {
   return RESOURCE_NAMES.reduce((total, n) => total + run.resources[n][field], 0);
 }
 
-/** OfficeRnD records listed by the run, all resources; "-" when a resource could not be read. */
+/**
+ * OfficeRnD records listed by the run, all resources; "-" when a resource could not be read (an
+ * incremental run's types left to the full backup count 0).
+ */
 function apiTotal(run: BackupRunSummary): string {
   let total = 0;
   for (const n of RESOURCE_NAMES) {
     const api = run.resources[n].api;
-    if (api === null) return "-";
-    total += api;
+    if (api === null && run.mode === "full") return "-";
+    total += api ?? 0;
   }
   return String(total);
 }
@@ -53,6 +57,7 @@ export function formatHistory(report: HistoryReport): string {
     const headers = [
       "started (UTC)",
       "trigger",
+      "mode",
       "status",
       "duration",
       "api",
@@ -66,6 +71,7 @@ export function formatHistory(report: HistoryReport): string {
     const rows = report.runs.map((run) => [
       run.startedAt.replace("T", " ").replace(/\.\d+Z$/, "Z"),
       run.trigger,
+      run.mode,
       run.status,
       formatDuration(run.durationMs),
       apiTotal(run),
@@ -78,6 +84,7 @@ export function formatHistory(report: HistoryReport): string {
     ]);
     lines.push(
       ...table(headers, rows, [
+        "left",
         "left",
         "left",
         "left",

@@ -1,5 +1,5 @@
 import type { Firestore } from "firebase-admin/firestore";
-import { type BackupMetadata } from "../backup/documents";
+import { type BackupMetadata, type RunMode } from "../backup/documents";
 import { SYNC_FIELD } from "../mirror/record-document";
 import { readBackupRuns } from "../backup/metadata";
 import { logs } from "../logs";
@@ -10,11 +10,16 @@ import { logs } from "../logs";
  */
 
 /**
- * The newest `limit` run history documents, newest first. Documents that do not match the
+ * The newest `limit` run history documents, newest first: the full runs' (what the metrics
+ * describe), or also the incremental runs' (`modes`). Documents that do not match the
  * schema are skipped (one bad entry must not hide the rest) and logged.
  */
-export async function listValidRuns(db: Firestore, limit: number): Promise<BackupMetadata[]> {
-  const { runs, invalid } = await readBackupRuns(db, limit);
+export async function listValidRuns(
+  db: Firestore,
+  limit: number,
+  modes: readonly RunMode[] = ["full"],
+): Promise<BackupMetadata[]> {
+  const { runs, invalid } = await readBackupRuns(db, limit, modes);
   for (const problem of invalid) {
     logs.statusDocumentInvalid({ path: problem.path, issues: problem.issues });
   }

@@ -110,12 +110,12 @@ describe("an incremental run after a full run", () => {
       locations: {
         read: "no_modified_at",
         since: null,
-        note: expect.stringContaining("no modifiedAt"),
+        note: expect.stringContaining("no modifiedAt") as string,
       },
       events: {
         read: "no_modified_at",
         since: null,
-        note: expect.stringContaining("no modifiedAt"),
+        note: expect.stringContaining("no modifiedAt") as string,
       },
       bookings: { read: "incremental", since, note: null },
     });
@@ -176,7 +176,7 @@ describe("an incremental run after a full run", () => {
     expect(result).toMatchObject({ status: "completed", written: 2, error: null });
     expect(result.coverage?.bookings).toMatchObject({
       read: "filter_refused",
-      note: expect.stringContaining("full backup only"),
+      note: expect.stringContaining("full backup only") as string,
     });
     expect(result.resources.bookings.api).toBeNull();
     expect(

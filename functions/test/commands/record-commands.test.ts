@@ -92,9 +92,11 @@ describe("after a completed run and a failed one", () => {
     const text = formatHistory(report);
     const lines = text.split("\n");
     expect(lines[0]).toBe("The 2 newest run(s) (limit 10), newest first:");
-    expect(lines[2]).toMatch(/^started \(UTC\)\s+trigger\s+status\s+duration\s+api\s+missing/);
-    expect(lines[3]).toMatch(/manual\s+failed\s.*\bbad_request$/);
-    expect(lines[4]).toMatch(/cli\s+completed\s.*\s3\s+0\s+0\s+3\s+yes$/);
+    expect(lines[2]).toMatch(
+      /^started \(UTC\)\s+trigger\s+mode\s+status\s+duration\s+api\s+missing/,
+    );
+    expect(lines[3]).toMatch(/manual\s+full\s+failed\s.*\bbad_request$/);
+    expect(lines[4]).toMatch(/cli\s+full\s+completed\s.*\s3\s+0\s+0\s+3\s+yes$/);
     expect(text).toContain(`${failed.runId}: companies: OfficeRnD read failed (bad_request)`);
   });
 

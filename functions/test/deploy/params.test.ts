@@ -24,8 +24,11 @@ const params = { ...coreParams, ...notificationParams };
 
 const envFile = parseStrict(readFileSync(join(__dirname, "..", "..", ".env"), "utf8"));
 
-/** Read by the scheduled function's definition at deploy time; not a param. */
-const DEPLOY_TIME_VARIABLES = { BACKUP_SCHEDULE: "every 24 hours" };
+/** Read by the scheduled functions' definitions at deploy time; not params. */
+const DEPLOY_TIME_VARIABLES = {
+  BACKUP_SCHEDULE: "every 24 hours",
+  BACKUP_INCREMENTAL_SCHEDULE: "every 60 minutes",
+};
 
 function literal(value: unknown): string | null {
   if (value === undefined) return null;
@@ -60,7 +63,7 @@ describe("functions/.env", () => {
     for (const name of absent) expect(envFile).not.toHaveProperty(name);
   });
 
-  it("sets nothing but declared params and the deploy-time schedule", () => {
+  it("sets nothing but declared params and the deploy-time schedules", () => {
     const known = new Set([...declared.map((p) => p.name), ...Object.keys(DEPLOY_TIME_VARIABLES)]);
     expect(Object.keys(envFile).filter((key) => !known.has(key))).toEqual([]);
     expect(envFile).toMatchObject(DEPLOY_TIME_VARIABLES);

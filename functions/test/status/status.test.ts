@@ -62,6 +62,7 @@ describe("getBackupStatus (real Firestore emulator)", () => {
         error: null,
         readBudget: null,
         inProgress: null,
+        continuing: null,
       },
       currentStats: {
         members: { firestore: 0, api: null, missing: null },
@@ -126,6 +127,25 @@ describe("getBackupStatus (real Firestore emulator)", () => {
         byType: {},
         // Live: no opportunity.* webhook event exists; bookings have booking.* events.
         coverage: WEBHOOK_COVERAGE,
+      },
+      incrementalSync: {
+        lastRun: null,
+        highWaterMarks: {
+          members: null,
+          opportunities: null,
+          companies: null,
+          locations: null,
+          events: null,
+          bookings: null,
+        },
+      },
+      schemaDrift: {
+        members: { fields: null, lastChange: null },
+        opportunities: { fields: null, lastChange: null },
+        companies: { fields: null, lastChange: null },
+        locations: { fields: null, lastChange: null },
+        events: { fields: null, lastChange: null },
+        bookings: { fields: null, lastChange: null },
       },
     } satisfies BackupStatusResponse);
     expect(() => backupStatusResponseSchema.parse(status)).not.toThrow();
