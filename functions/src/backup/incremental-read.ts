@@ -14,7 +14,7 @@ import { withNormalizedId } from "../mirror/record-document";
 import type { IncrementalCoverage } from "./documents";
 import { indexEntry, type FirestoreIndex, type IndexEntry } from "./firestore-index";
 import { planSync, type SyncPlan } from "./plan";
-import type { ResourceRead } from "./read-phase";
+import type { ResourceRead } from "./resource-read";
 import { DuplicateRecordError, ResourceReconciler } from "./reconcile";
 import { firestoreTimeout, type BackupDeps } from "./run-deps";
 
@@ -23,8 +23,8 @@ import { firestoreTimeout, type BackupDeps } from "./run-deps";
  * `modifiedAt` (the registry's modifiedSinceSupport, docs/officernd-api.md: members and companies
  * take the filter, opportunities and bookings are tried, locations and events carry no
  * modifiedAt), only the records modified since its high-water mark less INCREMENTAL_OVERLAP_MS,
- * compared with their own documents (looked up by id, never the whole collection). The same ResourceRead as
- * the full run's read phase (./read-phase.ts), so the same plan and sync apply, with one
+ * compared with their own documents (looked up by id, never the whole collection). A ResourceRead
+ * (./resource-read.ts) per type, so the in-memory plan (./plan.ts) and sync apply, with one
  * difference: nothing is ever removed (an unlisted record is simply unchanged; removals are the
  * full backup's and the webhooks' job).
  *

@@ -5,7 +5,7 @@ import { CHECKPOINT_EVERY_MS, saveProgress } from "./checkpoint";
 import { FirestoreCursor } from "./firestore-cursor";
 import { ResourceMerge } from "./merge";
 import { MAX_KEPT_IDS, type ResourceProgress } from "./progress";
-import { verifyListing } from "./read-phase";
+import { verifyListing } from "./resource-read";
 import { DuplicateRecordError } from "./reconcile";
 import { firestoreTimeout, type BackupDeps } from "./run-deps";
 import { TimeBudgetError, type TimeBudget } from "./time-budget";

@@ -2,7 +2,7 @@ import type { BackupConfig } from "../config";
 import { perResource, type ResourceName } from "../officernd/resources";
 import { emptyResourceStats, type ResourceStats } from "./documents";
 import { apiProblem, firestoreProblem, type BackupError } from "./problems";
-import type { ResourceRead } from "./read-phase";
+import type { ResourceRead } from "./resource-read";
 import type { ResourceDiff } from "./reconcile";
 import type { RecordWrite } from "../mirror/bulk-writes";
 

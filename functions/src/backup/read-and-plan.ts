@@ -1,17 +1,16 @@
 import { perResource, type ResourceName } from "../officernd/resources";
-import { emptyResourceStats, type IncrementalCoverage, type RunMode } from "./documents";
+import { emptyResourceStats, type IncrementalCoverage } from "./documents";
 import { planIncremental, readChangedResources } from "./incremental-read";
-import { planSync, type SyncPlan } from "./plan";
+import type { SyncPlan } from "./plan";
 import { firestoreProblem } from "./problems";
-import { readAllResources } from "./read-phase";
 import { firestoreTimeout, type BackupDeps } from "./run-deps";
 import { readRunState, type RunState } from "./run-state";
 
 /**
- * Phases 1 and 2 of a run by its mode: a full run reads every record (./read-phase.ts) and plans
- * by the backup's rules (./plan.ts); an incremental run reads the records modified since each
- * type's high-water mark (./incremental-read.ts) and plans the same way, without removals. Both
- * start from what the previous run left for the next (./run-state.ts).
+ * Phases 1 and 2 of an incremental run: read the records modified since each type's high-water
+ * mark (./incremental-read.ts) and plan by the backup's rules (./plan.ts), without removals, from
+ * what the previous run left for the next (./run-state.ts). (A full run streams instead:
+ * ./full-run.ts.)
  */
 
 export interface PlannedRun {
@@ -22,21 +21,13 @@ export interface PlannedRun {
   state: RunState | null;
 }
 
-export async function readAndPlan(
-  deps: BackupDeps,
-  run: { runId: string; mode: RunMode },
-): Promise<PlannedRun> {
+export async function readAndPlan(deps: BackupDeps, run: { runId: string }): Promise<PlannedRun> {
   let state: RunState | null = null;
   let stateError: unknown = null;
   try {
     state = await readRunState(deps.db, firestoreTimeout(deps));
   } catch (error) {
     stateError = error;
-  }
-  if (run.mode === "full") {
-    // Without them a full run still runs: it tells no drift and moves no high-water mark.
-    const reads = await readAllResources(deps, run.runId);
-    return { plan: planSync(reads, deps.config), coverage: null, state };
   }
   if (state === null) return { plan: unreadableState(stateError), coverage: null, state };
   const { reads, coverage } = await readChangedResources(deps, run.runId, state.highWaterMarks);

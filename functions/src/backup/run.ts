@@ -1,22 +1,28 @@
 /**
- * The backup engine's orchestrator. One run: take the lock, then
- *   1. read   (./read-phase.ts)   OfficeRnD and Firestore side by side, diffed by `_id` and content;
- *   2. plan   (./plan.ts)         pure: the writes to make and the removals to hold back;
- *   3. sync   (./sync-phase.ts)   conditional writes of what differs, under the run's lease;
- *   4. record (./record-phase.ts) metadata, history, /errors and the summary log entry;
- * every result is built by ./run-result.ts and every problem is a ./problems.ts BackupError.
- * Plain TypeScript: the scheduled function, the admin callable, the HTTP trigger and the CLI all
- * call `beginBackup` / `runBackup` with a Firestore, an OfficeRnD reader and the backup config.
+ * The backup engine's orchestrator. One run: take the lease, keep it alive, keep the time budget,
+ * run the phases (./run-phases.ts) and record the result:
+ *   full:        listing (./listing-phase.ts: OfficeRnD's pages merged with the collection in id
+ *                order, creates and updates written as pages arrive) → removals
+ *                (./removal-phase.ts, after a complete, verified listing) → conflicts; resumable
+ *                from a checkpoint (./full-run.ts, ./checkpoint.ts);
+ *   incremental: read changed records (./read-and-plan.ts) → plan (./plan.ts, pure) → sync;
+ *   then record (./record-phase.ts): metadata, history, /errors and the summary log entry.
+ * Every result is built by ./run-result.ts and every problem is a ./problems.ts BackupError.
+ * Plain TypeScript: the scheduled function, the admin callable, the task queue, the HTTP trigger
+ * and the CLI all call `beginBackup` / `runBackup` with a Firestore, an OfficeRnD reader and the
+ * backup config.
  *
  * Failure semantics (a run never throws for an expected failure; it records it and returns):
- * - Any OfficeRnD read failure (after the client's own retries), a duplicate id in a listing, or a
- *   Firestore read failure: nothing is written at all (the data already in Firestore stays as it
- *   is); the run is `failed`; the other resources' reads are cancelled.
- * - Records the client rejected (failed validation) for a resource: that resource's missing and
- *   changed records are still written, but none of its documents is marked removed or deleted (a
- *   rejected record would look orphaned); the run is `failed` (`invalid_records`).
- * - Shrink guard: OfficeRnD lists nothing for a resource that has documents, or lists fewer than
- *   (1 - shrinkGuard) of Firestore's live documents: no removals for it; `failed` (`shrink_guard`).
+ * - An OfficeRnD read failure (after the client's own retries), a duplicate id in a listing, or a
+ *   Firestore read failure: the listings stop; the creates and updates already written stay
+ *   (each is OfficeRnD's record as read, written only over the version read), nothing is removed
+ *   (removals need a complete listing); the run is `failed`.
+ * - Records the client rejected (no valid `_id`) for a resource: its other records are written,
+ *   none of its documents is removed (a rejected record would look orphaned); `invalid_records`.
+ * - Removal guard: OfficeRnD lists nothing for a resource that has documents, or a run would
+ *   remove more than BACKUP_SHRINK_GUARD of them or more than BACKUP_MAX_REMOVALS: no removals
+ *   for it; `failed` (`shrink_guard`). OfficeRnD's `/count` above the listing: the same,
+ *   `incomplete_listing` (retryable).
  * - A record Firestore cannot store (e.g. an array inside an array): that record alone is not
  *   written (its document, if any, stays as it is); `failed` (`unstorable_record`).
  * - A write refused after retries, or the sync stopped midway: `failed` (`firestore_write`); every
@@ -28,12 +34,14 @@
  *   taken over (./lock.ts).
  * - The run's lease was taken over, or not renewed within the renew deadline: no further chunk is
  *   written; `failed` (`lock_lost`).
- * - The run reached its time budget (`deps.timeBudgetMs`, ./time-budget.ts): reads are aborted,
- *   no further chunk is written, and the run is recorded `failed` (`time_budget`, retryable) and
- *   releases its lease before its function's timeout would kill it unrecorded.
+ * - The run reached its time budget (`deps.timeBudgetMs`, ./time-budget.ts): a full run stops at
+ *   a page boundary, writes what it read, saves its checkpoint and ends `continuing` (history
+ *   only; the next attempt goes on with the same run id). A phase that does not stop within a
+ *   grace (or an incremental run) is recorded `failed` (`time_budget`, retryable), and the lease
+ *   is released before the function's timeout would kill the run unrecorded.
  *
  * What the scheduled function does with the result (rethrow policy, `shouldRetry`):
- * - `completed`: return normally.
+ * - `completed`: return normally; `continuing`: enqueue the continuation (../triggers/).
  * - `failed` with `error.retryable` (OfficeRnD 429/5xx/network/timeouts that outlasted the
  *   client's retries, Firestore unavailable, the sync interrupted, the time budget spent), or
  *   `busy` when scheduled: rethrow, so Cloud Scheduler's
@@ -53,26 +61,16 @@ import {
   leaseTiming,
   releaseBackupLock,
   takeBackupLease,
-  type LeaseHeartbeat,
   type LeaseHolder,
   type LeaseTiming,
   type LockAttempt,
 } from "./lock";
 import { newRunId, safeErrorMessage } from "./metadata";
-import { observeFields, type ObservedFields } from "./field-observer";
+import { observeFields } from "./field-observer";
 import type { SyncPlan } from "./plan";
-import {
-  firestoreProblem,
-  internalProblem,
-  lockLostProblem,
-  LockLostError,
-  timeBudgetProblem,
-  type BackupError,
-} from "./problems";
-import { runFullBackup } from "./full-run";
-import { readAndPlan, type PlannedRun } from "./read-and-plan";
+import { firestoreProblem, LockLostError, timeBudgetProblem, type BackupError } from "./problems";
+import { runPhases, type Progress } from "./run-phases";
 import { recordRun } from "./record-phase";
-import { readRunState, recordRunState } from "./run-state";
 import { firestoreTimeout, type BackupDeps, type BackupOptions } from "./run-deps";
 import {
   apiDelta,
@@ -81,7 +79,6 @@ import {
   type RunIdentity,
   type RunOutcome,
 } from "./run-result";
-import { syncPlan, type SyncResult } from "./sync-phase";
 import {
   budgetedHooks,
   budgetedReader,
@@ -238,7 +235,12 @@ async function execute(
       budget,
     ),
   };
-  const work = runPhases(ctx, deps, { lease, budget, progress, observed: fields.observed });
+  const work = runPhases(ctx, deps, { lease, budget, progress, observed: fields.observed }).then(
+    ({ problems, outcome, identity }) => {
+      if (identity) Object.assign(ctx, identity);
+      return finish(ctx, problems, outcome);
+    },
+  );
   try {
     const done = await withinBudget(work, budget);
     if (done !== null) return done;
@@ -248,147 +250,6 @@ async function execute(
   } finally {
     lease.stop();
   }
-}
-
-/** What a run has done so far, for a result built without waiting for its phases. */
-interface Progress {
-  plan: SyncPlan | null;
-  /** Documents written by the chunks flushed so far. */
-  written: number;
-}
-
-async function runPhases(
-  ctx: RunContext,
-  deps: BackupDeps,
-  run: { lease: LeaseHeartbeat; budget: TimeBudget; progress: Progress; observed: ObservedFields },
-): Promise<BackupRunResult> {
-  const { lease, budget, progress } = run;
-  let plan: SyncPlan | null = null;
-  try {
-    if (ctx.mode === "full") return await runFull(ctx, deps, run);
-    const planned = await readAndPlan(deps, ctx);
-    plan = planned.plan;
-    progress.plan = plan;
-    const synced = await syncUnlessStopped(ctx, deps, lease, budget, plan);
-    const problems = [...plan.problems, ...synced.problems];
-    if (budget.stopped && !problems.some((p) => p.code === "time_budget")) {
-      problems.push(timeBudgetProblem(budget.budgetMs ?? 0, "syncing"));
-    }
-    const carried = await carryOver(ctx, deps, planned, run.observed, problems);
-    return finish(ctx, [...problems, ...carried.problems], {
-      plan,
-      written: synced.written,
-      conflicts: synced.conflicts,
-      coverage: planned.coverage,
-      schemaDrift: carried.schemaDrift,
-    });
-  } catch (error) {
-    const problems = [
-      ...(plan?.problems ?? []),
-      internalProblem("backup failed unexpectedly", error),
-    ];
-    return finish(ctx, problems, { plan });
-  }
-}
-
-/**
- * A full run (./full-run.ts): streamed, resumable. A resumed run takes on the identity of the run
- * it goes on with. What the next run needs is carried over when the run ends, not while it goes on.
- */
-async function runFull(
-  ctx: RunContext,
-  deps: BackupDeps,
-  run: { lease: LeaseHeartbeat; budget: TimeBudget; progress: Progress },
-): Promise<BackupRunResult> {
-  const state = await readRunState(deps.db, firestoreTimeout(deps)).catch(() => null);
-  let chunks = 0;
-  const outcome = await runFullBackup(
-    deps,
-    ctx,
-    run.budget,
-    {
-      assertLease: () => {
-        if (run.lease.lost) throw new LockLostError(ctx.runId);
-      },
-      // Chunks numbered across the run's resources, as the hooks and the progress log see them.
-      afterChunk: async (written) => {
-        run.progress.written += written;
-        chunks += 1;
-        const chunk = {
-          chunk: chunks,
-          chunks,
-          done: chunks,
-          total: chunks,
-          written: run.progress.written,
-        };
-        logs.backupProgress({ runId: ctx.runId, phase: "sync", ...chunk });
-        await deps.hooks?.afterWriteChunk?.(chunk);
-      },
-    },
-    { fresh: ctx.fresh },
-  );
-  ctx.runId = outcome.runId;
-  ctx.startedAt = outcome.startedAt;
-  const { resources, continuing, continuations, written, conflicts } = outcome;
-  const plan: SyncPlan = {
-    resources,
-    problems: outcome.problems,
-    writes: [],
-    readFailed: false,
-    deferred: {},
-  };
-  const carried =
-    continuing || state === null
-      ? { schemaDrift: {}, problems: [] }
-      : await carryOver(
-          ctx,
-          deps,
-          { plan, coverage: null, state },
-          outcome.observed,
-          outcome.problems,
-        );
-  return finish(ctx, [...outcome.problems, ...carried.problems], {
-    resources,
-    written,
-    conflicts,
-    continuing,
-    continuations,
-    schemaDrift: carried.schemaDrift,
-  });
-}
-
-/** What the next run needs (high-water marks, field sets); nothing when they were unreadable. */
-async function carryOver(
-  ctx: RunContext,
-  deps: BackupDeps,
-  planned: PlannedRun,
-  observed: ObservedFields,
-  problems: readonly BackupError[],
-): Promise<Awaited<ReturnType<typeof recordRunState>>> {
-  if (planned.state === null) return { schemaDrift: {}, problems: [] };
-  const { runId, mode, startedAt } = ctx;
-  const run = { runId, mode, startedAt, now: ctx.now(), timeoutMs: firestoreTimeout(deps) };
-  return recordRunState(deps.db, run, { ...planned, previous: planned.state, observed, problems });
-}
-
-/** The sync, unless the run may no longer write: its lease is lost or its budget spent. */
-function syncUnlessStopped(
-  ctx: RunContext,
-  deps: BackupDeps,
-  lease: LeaseHeartbeat,
-  budget: TimeBudget,
-  plan: SyncPlan,
-): Promise<SyncResult> {
-  const nothing = (problem: BackupError) =>
-    Promise.resolve({ written: 0, conflicts: 0, problems: [problem] });
-  if (plan.writes.length > 0 && !plan.readFailed) {
-    if (lease.lost) return nothing(lockLostProblem(ctx.runId));
-    if (budget.spent) {
-      budget.stopped = true;
-      return nothing(timeBudgetProblem(budget.budgetMs ?? 0, "before syncing"));
-    }
-  }
-  return syncPlan(deps, { runId: ctx.runId, now: ctx.now, lease }, plan);
 }
 
 /** The run's result as it stands now (./run-result.ts builds every result). */

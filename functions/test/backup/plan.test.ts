@@ -1,7 +1,7 @@
 import { Timestamp } from "firebase-admin/firestore";
 import type { IndexEntry } from "../../src/backup/firestore-index";
 import { planSync, removalGuard } from "../../src/backup/plan";
-import type { ResourceRead } from "../../src/backup/read-phase";
+import type { ResourceRead } from "../../src/backup/resource-read";
 import type { ResourceDiff } from "../../src/backup/reconcile";
 import { OfficeRndError } from "../../src/officernd/types";
 import { RESOURCE_NAMES, type ResourceName } from "../../src/officernd/resources";
