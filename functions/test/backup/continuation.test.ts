@@ -1,7 +1,10 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import { loadCheckpoint } from "../../src/backup/checkpoint";
 import { listBackupRuns, readBackupMetadata } from "../../src/backup/metadata";
 import { runBackup, type BackupRunResult } from "../../src/backup/run";
 import { RESOURCE_NAMES, type ResourceName } from "../../src/officernd/resources";
+import { baseEnv } from "../cli/run-cli";
+import { spawnCli } from "../reliability/harness";
 import { differences, startStack, type Stack } from "./helpers";
 
 /**
@@ -27,12 +30,13 @@ function listReads(s: Stack): Record<ResourceName, number> {
 
 it("a budgeted run continues three times or more and converges, one run id and one history entry", async () => {
   stack = await startStack("continue", {
-    latencyMs: 100,
-    seed: { members: 1_000, companies: 60, opportunities: 120, bookings: 200 },
+    // 30 pages of members at 150 ms: at most ~7 in a 1 s attempt, so at least five attempts.
+    latencyMs: 150,
+    seed: { members: 1_500, companies: 60, opportunities: 120, bookings: 200 },
   });
   const attempts: BackupRunResult[] = [];
   for (let i = 0; i < 30; i += 1) {
-    const result = await runBackup(stack.deps({ timeBudgetMs: 1_500, writeChunkSize: 50 }), {
+    const result = await runBackup(stack.deps({ timeBudgetMs: 1_000, writeChunkSize: 50 }), {
       trigger: "schedule",
     });
     attempts.push(result);
@@ -46,14 +50,14 @@ it("a budgeted run continues three times or more and converges, one run id and o
   expect(new Set(attempts.map((a) => a.runId)).size).toBe(1);
   expect(await differences(stack.db, stack.sandbox)).toEqual([]);
   // The result is the whole run's: every member counted once, whichever attempt wrote it.
-  expect(last?.resources.members).toMatchObject({ api: 1_000, missing: 1_000, written: 1_000 });
+  expect(last?.resources.members).toMatchObject({ api: 1_500, missing: 1_500, written: 1_500 });
   // One history entry and one final metadata update, for the whole run.
   const runs = await listBackupRuns(stack.db, 10);
   expect(runs.map((r) => r.runId)).toEqual([last?.runId]);
   expect(await readBackupMetadata(stack.db)).toMatchObject({
     runId: last?.runId,
     status: "completed",
-    apiMembers: 1_000,
+    apiMembers: 1_500,
   });
   expect(await loadCheckpoint(stack.db, 5_000)).toBeNull();
   // OfficeRnD read about once: the minimum, plus at most one page per resource per hand-over
@@ -66,4 +70,46 @@ it("a budgeted run continues three times or more and converges, one run id and o
     expect(reads[resource]).toBeGreaterThanOrEqual(minimum);
     expect(reads[resource]).toBeLessThanOrEqual(minimum + continuations);
   }
+}, 120_000);
+
+/**
+ * A run killed mid-way (SIGKILL, as OOM or a function's timeout kill it) records nothing, but its
+ * checkpoint was saved after each chunk of writes: the next run (here the CLI again; in
+ * production the task queue's redelivery, or Cloud Scheduler's retry) takes over its lease and
+ * goes on with the same run id from there, not from zero.
+ */
+it("a run killed mid-listing resumes from its last checkpoint, not from zero", async () => {
+  stack = await startStack("resume-killed", {
+    latencyMs: 100,
+    seed: { members: 1_500, companies: 40, opportunities: 70 },
+  });
+  const env = baseEnv({
+    ...stack.sandbox.env({ OFFICERND_READS_PER_MINUTE: "100000" }),
+    GCLOUD_PROJECT: stack.fs.projectId,
+  });
+  const first = spawnCli(["run", "--json"], env);
+  // Killed once the members' position was saved after a chunk of 500 writes.
+  let saved = await loadCheckpoint(stack.db, 5_000);
+  for (let i = 0; i < 300 && (saved?.progress.get("members")?.written ?? 0) < 500; i += 1) {
+    await sleep(50);
+    saved = await loadCheckpoint(stack.db, 5_000);
+  }
+  first.child.kill("SIGKILL");
+  const killed = await first.done;
+  expect(killed.signal).toBe("SIGKILL");
+  const members = saved?.progress.get("members");
+  expect(members?.written).toBeGreaterThanOrEqual(500);
+  expect(members?.listed).toBe(false);
+  expect(await readBackupMetadata(stack.db)).toBeNull(); // killed: nothing recorded
+
+  stack.sandbox.resetStats();
+  const next = await spawnCli(["run", "--json"], env).done;
+  expect(next.code).toBe(0);
+  expect(next.result).toMatchObject({ status: "completed", runId: saved?.checkpoint.runId });
+  expect(await differences(stack.db, stack.sandbox)).toEqual([]);
+  // From the saved position: the pages after it (and the few the killed run read past it), not
+  // the 30 pages of the whole listing.
+  const remaining = Math.ceil((1_500 - (members?.api ?? 0)) / PAGE);
+  expect(listReads(stack).members).toBeLessThanOrEqual(remaining + 2);
+  expect(listReads(stack).members).toBeLessThan(30);
 }, 120_000);
