@@ -50,11 +50,15 @@ export interface RunDeps {
   timeBudgetMs?: number;
 }
 
-/** A run's time budget in seconds; unset or empty: none. Not a param (yet): read here, for now. */
+/**
+ * A run's time budget in seconds: the BACKUP_TIME_BUDGET_SECONDS param (config.ts), or the same
+ * environment variable for the CLI; unset, empty or 0: none of its own (a function still has the
+ * one its timeout gives).
+ */
 export const TIME_BUDGET_VARIABLE = "BACKUP_TIME_BUDGET_SECONDS";
 const timeBudgetSeconds = z.coerce
   .number({ error: "must be a number of seconds" })
-  .positive("must be a positive number of seconds")
+  .nonnegative("must be a number of seconds, 0 for none")
   .max(86_400, "must be at most 86400 seconds (a day)");
 
 /** The run's time budget as BackupDeps takes it; throws ConfigError naming the variable. */
@@ -66,7 +70,7 @@ function timeBudget({ source = process.env, timeBudgetMs }: RunDeps): { timeBudg
     if (!parsed.success) {
       throw new ConfigError(TIME_BUDGET_VARIABLE, parsed.error.issues[0]?.message ?? "is invalid");
     }
-    fromEnv = Math.round(parsed.data * 1000);
+    if (parsed.data > 0) fromEnv = Math.round(parsed.data * 1000);
   }
   const budgets = [timeBudgetMs, fromEnv].filter((b) => b !== undefined);
   return budgets.length === 0 ? {} : { timeBudgetMs: Math.min(...budgets) };

@@ -252,7 +252,7 @@ async function startOrResume(
         continuation: checkpoint.continuations,
         attemptRunId: ctx.runId,
       });
-      return { checkpoint, progress: saved.progress };
+      return { checkpoint, progress: consistent(saved.progress) };
     }
     logs.backupProgress({
       runId: checkpoint.runId,
@@ -274,6 +274,19 @@ async function startOrResume(
   };
   await saveCheckpoint(deps.db, checkpoint, timeout);
   return { checkpoint, progress: new Map() };
+}
+
+/**
+ * A resource whose saved position cannot be resumed (records merged, but no cursor to go on
+ * from, and the listing not ended) starts over: listing it again is only slower.
+ */
+function consistent(
+  progress: Map<ResourceName, ResourceProgress>,
+): Map<ResourceName, ResourceProgress> {
+  for (const [name, p] of progress) {
+    if (!p.listed && p.cursor === null && p.lastId !== null) progress.set(name, emptyProgress());
+  }
+  return progress;
 }
 
 /** The run ended: its conflicts for the next run, and its checkpoint deleted. */

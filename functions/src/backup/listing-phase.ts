@@ -146,7 +146,8 @@ export async function listResource(
       if (stream.flushes > savedFlushes || performance.now() - savedAt >= CHECKPOINT_EVERY_MS) {
         await save();
       }
-      if (run.budget.spent) throw new TimeBudgetError(run.budget.budgetMs ?? 0);
+      // Past the last page (no cursor) the listing ends here: only a position can be handed over.
+      if (run.budget.spent && cursor !== null) throw new TimeBudgetError(run.budget.budgetMs ?? 0);
     }
     if (!stream.stopped) {
       await merge.finish().catch((error: unknown) => {
