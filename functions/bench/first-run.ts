@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { cpus, loadavg } from "node:os";
 import { deleteApp, initializeApp } from "firebase-admin/app";
 import { getFirestore, type Firestore } from "firebase-admin/firestore";
 import { seedData, startSandbox, type Sandbox } from "../dev/sandbox";
@@ -94,7 +95,8 @@ function timeline(session: CliSession, sandbox: Sandbox, t0: number) {
     const run = [...session.runs].reverse().find((r) => r.startedAt - t0 <= lastReadEnd);
     rssAtReadsEnd = run ? run.proc.rssAt(lastReadEnd - (run.startedAt - t0)) : null;
   }
-  return { lastReadEnd, firstWrite, rssAtReadsEnd };
+  const first = session.runs[0]?.events.find((e) => e.event === "backup_started");
+  return { lastReadEnd, firstWrite, rssAtReadsEnd, started: first ? first.ms : null };
 }
 
 async function runCase(c: Case): Promise<void> {
@@ -114,6 +116,7 @@ async function runCase(c: Case): Promise<void> {
   const app = initializeApp({ projectId }, projectId);
   const db = getFirestore(app);
   try {
+    const loadBefore = loadavg()[0]?.toFixed(1) ?? "?";
     const t0 = Date.now();
     const session = await runUntilDone(cliEnv(sandbox, projectId, c));
     const documents = await documentsIn(db, names);
@@ -133,6 +136,7 @@ async function runCase(c: Case): Promise<void> {
     const peakHeap = Math.max(...session.runs.map((r) => r.usage?.peakHeapBytes ?? 0));
     const hwm = Math.max(...session.runs.map((r) => r.proc.hwm));
     const when = timeline(session, sandbox, t0);
+    const loadAfter = loadavg()[0]?.toFixed(1) ?? "?";
     const at = (ms: number | null) => (ms === null ? "n/a" : `+${seconds(ms)}`);
 
     console.log(
@@ -140,7 +144,8 @@ async function runCase(c: Case): Promise<void> {
         `(${count(records)} records, generated in ${seconds(seedMs)}); sandbox ${c.latencyMs} ms ` +
         `a request, ${c.readsPerMinute} reads/min and ${count(c.readsPerDay)}/day (fixed ` +
         `windows); Firestore emulator, empty project ${projectId}: every record differs. ` +
-        `CLI budget: ${c.budgetSeconds ? `${c.budgetSeconds} s` : "none"}.\n`,
+        `CLI budget: ${c.budgetSeconds ? `${c.budgetSeconds} s` : "none"}. Load average ` +
+        `${loadBefore} on ${cpus().length} CPUs before, ${loadAfter} after.\n`,
     );
     const rows = [
       ["", "measured", "target / formula"],
@@ -151,7 +156,12 @@ async function runCase(c: Case): Promise<void> {
         "completed",
       ],
       ["continuations", String(session.continuations), "exit 75 → run again"],
-      ["wall time", seconds(session.wallMs), ""],
+      ["wall time", seconds(session.wallMs), "first process start → last exit"],
+      [
+        "  of which the runs",
+        seconds(sum((j) => j.durationMs ?? 0)),
+        `Σ durationMs; process start to backup_started: ${at(when.started)}`,
+      ],
       [
         "chain floor",
         seconds(chain),
@@ -202,6 +212,7 @@ async function runCase(c: Case): Promise<void> {
         status: last?.json?.status ?? null,
         continuations: session.continuations,
         wallS: session.wallMs / 1000,
+        runsS: sum((j) => j.durationMs ?? 0) / 1000,
         floorS: floor / 1000,
         reads: sandboxReads,
         minimumReads: minimum.total,
