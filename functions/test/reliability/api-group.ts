@@ -1,6 +1,7 @@
 import type { SandboxOptions } from "../../dev/sandbox";
 import { runBackup, type BackupDeps, type BackupRunResult } from "../../src/backup/run";
 import type { OfficeRndClientOptions } from "../../src/officernd/client";
+import { RESOURCE_NAMES } from "../../src/officernd/resources";
 import type { OfficeRndReader } from "../../src/officernd/types";
 import {
   describeExpected,
@@ -10,7 +11,13 @@ import {
   type CaseStack,
   type ExpectedRun,
 } from "./harness";
-import { captureKnown, recordVersions, seedKnownContent, type KnownContent } from "./known-content";
+import {
+  captureKnown,
+  liveDocuments,
+  recordVersions,
+  seedKnownContent,
+  type KnownContent,
+} from "./known-content";
 import type { ResultRow } from "./results";
 import {
   excerpt,
@@ -32,8 +39,14 @@ export interface ApiCase {
   /** What is injected, in a few words (the report's "Fault injected"). */
   fault: string;
   expect: ExpectedRun;
-  /** The read failed: not one record document may change. */
+  /** The read failed before any page: not one record document may change. */
   writesNothing?: boolean;
+  /**
+   * The read failed mid-listing: the creates and updates already read stay written (each is
+   * OfficeRnD's record as read, which the audit checks), but nothing is removed: every document
+   * live before the run is live after it.
+   */
+  removesNothing?: boolean;
   sandbox?: SandboxOptions;
   client?: OfficeRndClientOptions;
   /**
@@ -60,6 +73,7 @@ async function runApiCase(group: ResultRow["group"], c: ApiCase): Promise<void> 
       await c.inject(stack, known);
       if (c.changesTruth) known = await captureKnown(stack.db, stack.truth);
       const before = await recordVersions(stack.db);
+      const liveBefore = await liveDocuments(stack.db);
       const reader = stack.reader();
       const result = await runBackup(
         stack.deps({ ...c.deps, reader: c.wrap ? c.wrap(reader, stack) : reader }),
@@ -71,6 +85,14 @@ async function runApiCase(group: ResultRow["group"], c: ApiCase): Promise<void> 
         expect(result.written).toBe(0);
         expect(await recordVersions(stack.db)).toEqual(before);
         row.notes ||= "nothing written";
+      }
+      if (c.removesNothing) {
+        const liveAfter = await liveDocuments(stack.db);
+        expect([...liveBefore].filter((doc) => !liveAfter.has(doc))).toEqual([]);
+        expect(RESOURCE_NAMES.map((name) => result.resources[name].removed)).toEqual(
+          RESOURCE_NAMES.map(() => 0),
+        );
+        row.notes ||= `${result.written} repairs read before the failure written; nothing removed`;
       }
       await c.check?.(result, stack, row);
       if (result.error) row.notes += `; error: “${excerpt(result.error.message, 170)}”`;

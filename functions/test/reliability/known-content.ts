@@ -125,6 +125,18 @@ export async function auditDocuments(db: Firestore, known: KnownContent): Promis
   return problems;
 }
 
+/** `resource/id` of every document not marked removed. */
+export async function liveDocuments(db: Firestore): Promise<Set<string>> {
+  const live = new Set<string>();
+  for (const resource of RESOURCE_NAMES) {
+    const snap = await db.collection(RESOURCES[resource].collection).get();
+    for (const doc of snap.docs) {
+      if (removedAt(doc.data()) === null) live.add(`${resource}/${doc.id}`);
+    }
+  }
+  return live;
+}
+
 /** Update times of every record document (a run that must write nothing leaves them all). */
 export async function recordVersions(db: Firestore): Promise<Map<string, number>> {
   const out = new Map<string, number>();

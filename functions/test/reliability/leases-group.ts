@@ -1,6 +1,7 @@
 import { performance } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Timestamp } from "firebase-admin/firestore";
+import { loadCheckpoint } from "../../src/backup/checkpoint";
 import { lockRef } from "../../src/backup/lock";
 import { listBackupRuns, newRunId, readBackupMetadata } from "../../src/backup/metadata";
 import { beginBackup, runBackup, shouldRetry } from "../../src/backup/run";
@@ -33,18 +34,22 @@ export const LEASES_GROUP: CaseGroup = {
   register() {
     describe("Leases", () => {
       /**
-       * A killed run leaves its lease (15 s, renewed every 2 s while it runs). The re-run sees that
-       * nobody renews it, waits for it to lapse and takes it over: it completes within seconds of the
-       * kill (test/backup/lock.test.ts covers the lease itself).
+       * A killed run leaves its lease (15 s, renewed every 2 s while it runs) and its checkpoint
+       * (saved after each chunk of writes). The re-run sees that nobody renews the lease, waits
+       * for it to lapse, takes it over and goes on with the same run from the checkpoint: it
+       * completes within seconds of the kill (test/backup/lock.test.ts and
+       * test/backup/continuation.test.ts cover the lease and the checkpoint themselves).
        */
       it("the process killed between batches, then a clean re-run", async () => {
         await runCase(
           "Leases",
           "process killed between batches",
-          "SIGKILL to `cli run` after its first chunk of 500 writes",
-          "killed; the re-run takes the dead lease over once it lapses (≤ 15 s), then completed",
+          "SIGKILL to `cli run` once its first chunk of 500 member writes is saved",
+          "killed; the re-run takes the dead lease over once it lapses (≤ 15 s), resumes the run and completes",
           async (row) => {
+            // 20 pages of members at 0.1 s: the kill lands while the listing goes on.
             const stack = await startCaseStack("killed", {
+              latencyMs: 100,
               seed: { members: 1_000, companies: 40, opportunities: 70 },
             });
             const outputs: string[] = [];
@@ -55,23 +60,23 @@ export const LEASES_GROUP: CaseGroup = {
               const seeded = known.docs.members.size;
               const env = cliEnv(stack);
 
-              let killedRunId = "";
-              let killedAt = 0;
-              const killed = spawnCli(["run", "--json"], env, (entry, child) => {
-                if (entry.event === "backup_started") killedRunId = String(entry.runId);
-                if (
-                  entry.event === "backup_progress" &&
-                  entry.phase === "sync" &&
-                  entry.chunk === 1
-                ) {
-                  killedAt = performance.now();
-                  child.kill("SIGKILL");
-                }
-              });
+              const killed = spawnCli(["run", "--json"], env);
+              let saved = await loadCheckpoint(stack.db, 5_000);
+              for (
+                let i = 0;
+                i < 600 && (saved?.progress.get("members")?.written ?? 0) < 500;
+                i++
+              ) {
+                await sleep(25);
+                saved = await loadCheckpoint(stack.db, 5_000);
+              }
+              const killedAt = performance.now();
+              killed.child.kill("SIGKILL");
               const first = await killed.done;
               outputs.push(first.stdout, first.stderr);
               expect(first.signal).toBe("SIGKILL");
               expect(first.result).toBeNull();
+              const killedRunId = saved?.checkpoint.runId ?? "no checkpoint";
               const members = (await stack.db.collection("officeRndMembers").select().get()).size;
               const writtenBeforeKill = members - seeded;
               expect(writtenBeforeKill).toBeGreaterThanOrEqual(500);
@@ -84,25 +89,31 @@ export const LEASES_GROUP: CaseGroup = {
               // re-runs once it has not been renewed for that long.
               const renewedAt = (await lockRef(stack.db).get()).get("renewedAt") as Timestamp;
               await sleep(Math.max(0, renewedAt.toMillis() + 3_100 - Date.now()));
+              stack.sandbox.resetStats();
               const rerun = await spawnCli(["run", "--json"], env).done;
               const afterKill = performance.now() - killedAt;
               outputs.push(rerun.stdout, rerun.stderr);
               expect(rerun.code).toBe(0);
-              expect(rerun.result?.status).toBe("completed");
+              expect(rerun.result).toMatchObject({ status: "completed", runId: killedRunId });
               expect(rerun.entries).toContainEqual(
                 expect.objectContaining({
                   event: "backup_lock_taken_over",
                   previousRunId: killedRunId,
                 }),
               );
+              // From the checkpoint: not the 20 pages of the whole members listing.
+              const memberPages = stack.sandbox.stats.log.filter(
+                (l) => l.route === "list" && l.resource === "members",
+              ).length;
+              expect(memberPages).toBeLessThan(20);
               expect(afterKill).toBeLessThan(60_000);
               expect(await differences(stack.db, stack.sandbox)).toEqual([]);
               row.runsToConverge = 1;
-              row.finalStatus = "killed (no record); completed";
+              row.finalStatus = "killed (no record); the same run resumed, completed";
               row.notes =
                 `${writtenBeforeKill} documents written before the kill; the re-run took the dead ` +
-                `lease over and completed ${seconds(afterKill)} after the kill, ` +
-                `writing the remaining ${rerun.result?.written ?? "?"}`;
+                `lease over, resumed the run from its checkpoint (${memberPages} of 20 member ` +
+                `pages read) and completed ${seconds(afterKill)} after the kill`;
               await expectNothingLost(row, stack, known);
               await expectNoSecrets(stack, outputs);
             } finally {

@@ -64,11 +64,11 @@ export const API_CASES: ApiCase[] = [
       retryable: true,
       message: /members: OfficeRnD read failed \(server\).*502.*gave up after 6 attempts/,
     },
-    writesNothing: true,
+    removesNothing: true,
     inject: (s) => s.sandbox.setFault({ kind: "5xx", resource: "members", page: 2, status: 502 }),
     check: (r, _s, row) => {
-      expect(r.resources.members.api).toBeNull();
-      row.notes = "gave up after 6 attempts; other resources' reads cancelled; nothing written";
+      expect(r.resources.members.removed).toBe(0);
+      row.notes = `gave up after 6 attempts; the listings stopped, ${r.written} repairs read before it written, nothing removed`;
     },
   },
   {
@@ -91,7 +91,7 @@ export const API_CASES: ApiCase[] = [
       retryable: true,
       message: /opportunities: OfficeRnD read failed \(timeout\).*no answer within 800 ms/,
     },
-    writesNothing: true,
+    removesNothing: true,
     client: { maxAttempts: 2, timeoutMs: HANG_TIMEOUT_MS },
     inject: (s) => s.sandbox.setFault({ kind: "hang", resource: "opportunities" }),
     check: (r, _s, row) => {
@@ -108,7 +108,7 @@ export const API_CASES: ApiCase[] = [
       retryable: true,
       message: /companies page 1: an HTML page/,
     },
-    writesNothing: true,
+    removesNothing: true,
     inject: (s) => s.sandbox.setFault({ kind: "html", resource: "companies" }),
   },
   {
@@ -120,7 +120,7 @@ export const API_CASES: ApiCase[] = [
       retryable: true,
       message: /members page 3: a body that is not valid JSON/,
     },
-    writesNothing: true,
+    removesNothing: true,
     inject: (s) => s.sandbox.setFault({ kind: "truncated", resource: "members", page: 3 }),
   },
   {
@@ -181,7 +181,7 @@ export const API_CASES: ApiCase[] = [
       retryable: true,
       message: /opportunities page 2: a JSON body with results/,
     },
-    writesNothing: true,
+    removesNothing: true,
     inject: (s) =>
       s.sandbox.setFault({ kind: "wrong-envelope", resource: "opportunities", page: 2 }),
   },
@@ -194,7 +194,7 @@ export const API_CASES: ApiCase[] = [
       retryable: false,
       message: /members page 2: cursorNext repeats an earlier cursor/,
     },
-    writesNothing: true,
+    removesNothing: true,
     inject: (s) => s.sandbox.setFault({ kind: "repeat-cursor", resource: "members" }),
   },
   {
@@ -206,7 +206,7 @@ export const API_CASES: ApiCase[] = [
       retryable: true,
       message: /members page 3: _id [0-9a-f]{24} was already listed on page 2/,
     },
-    writesNothing: true,
+    removesNothing: true,
     inject: (s) => s.sandbox.setFault({ kind: "duplicate", resource: "members", page: 3 }),
   },
   // Live-API behaviour (docs/officernd-api.md): what the live API does when things go wrong.
@@ -229,7 +229,7 @@ export const API_CASES: ApiCase[] = [
     name: "ids out of order",
     fault: "members page 2 in descending _id order (live pages ascend by _id)",
     expect: { status: "failed", code: "pagination", retryable: false, message: /ascending _id/ },
-    writesNothing: true,
+    removesNothing: true,
     inject: (s) => s.sandbox.setFault({ kind: "unordered", resource: "members", page: 2 }),
   },
   {
