@@ -3,13 +3,15 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { z } from "zod";
-import { lastJsonLine, ProcWatch } from "./measure";
+import { envInt, lastJsonLine, ProcWatch } from "./measure";
 
 /**
  * Runs a TypeScript entry point of this package in a process of its own, as a user would
  * (`node --import tsx <entry>`, one process, no tsx wrapper), and measures it from outside: wall
  * time, RSS over time from /proc, and the peak RSS and heap the process reports when it exits
- * (./child-usage.ts, preloaded). `runUntilDone` runs the CLI's `run --json` again while it exits
+ * (./child-usage.ts, preloaded). BENCH_MAX_OLD_SPACE_MB caps the child's V8 heap (a 512 MiB
+ * function's Node sizes its heap from the instance's memory; an uncapped child on a large machine
+ * lets garbage grow before collecting it). `runUntilDone` runs the CLI's `run --json` again while it exits
  * 75 (a run that reached its time budget and continues), as the issue's contract says.
  */
 
@@ -73,9 +75,18 @@ export function spawnTs(
   const dir = mkdtempSync(join(tmpdir(), "bench-usage-"));
   const usageFile = join(dir, "usage.json");
   const startedAt = Date.now();
+  const heapCap = envInt("BENCH_MAX_OLD_SPACE_MB", 0);
   const child = spawn(
     process.execPath,
-    ["--import", "tsx", "--import", "./bench/child-usage.ts", entry, ...args],
+    [
+      ...(heapCap > 0 ? [`--max-old-space-size=${heapCap}`] : []),
+      "--import",
+      "tsx",
+      "--import",
+      "./bench/child-usage.ts",
+      entry,
+      ...args,
+    ],
     {
       cwd: FUNCTIONS_DIR,
       env: { ...env, BENCH_USAGE_FILE: usageFile },
@@ -136,6 +147,19 @@ export function spawnTs(
   });
 }
 
+/**
+ * The CLI as a user runs it: `npm run cli` (src/cli.ts through tsx, the default), or with
+ * BENCH_CLI=lib the built `officernd-backup` (lib/cli.js, after `npm run build`), which starts
+ * faster and without the TypeScript compiler in memory.
+ */
+export function cliEntry(): string {
+  if (process.env.BENCH_CLI !== "lib") return "src/cli.ts";
+  if (!existsSync(join(FUNCTIONS_DIR, "lib", "cli.js"))) {
+    throw new Error("BENCH_CLI=lib: run `npm run build` first (lib/cli.js is missing)");
+  }
+  return "lib/cli.js";
+}
+
 /** What the benchmarks read of `run --json`; everything else is kept as it came. */
 export const runJsonSchema = z.looseObject({
   runId: z.string(),
@@ -172,7 +196,7 @@ export async function runUntilDone(
   const runs: CliSession["runs"] = [];
   const max = options.maxProcesses ?? 50;
   for (;;) {
-    const run = await spawnTs("src/cli.ts", ["run", "--json"], env, options.timeoutMs ?? 3_600_000);
+    const run = await spawnTs(cliEntry(), ["run", "--json"], env, options.timeoutMs ?? 3_600_000);
     const parsed = runJsonSchema.safeParse(lastJsonLine(run.stdout));
     runs.push({ ...run, json: parsed.success ? parsed.data : null });
     if (run.code !== EXIT_CONTINUING || runs.length >= max) break;

@@ -4,7 +4,7 @@ import { deleteApp, initializeApp } from "firebase-admin/app";
 import { getFirestore, type Firestore } from "firebase-admin/firestore";
 import { seedData, startSandbox, type Sandbox } from "../dev/sandbox";
 import { RESOURCES, type ResourceName } from "../src/officernd/resources";
-import { runUntilDone, type CliSession } from "./cli-process";
+import { cliEntry, runUntilDone, type CliSession } from "./cli-process";
 import {
   chainFloorMs,
   count,
@@ -137,6 +137,7 @@ async function runCase(c: Case): Promise<void> {
     const hwm = Math.max(...session.runs.map((r) => r.proc.hwm));
     const when = timeline(session, sandbox, t0);
     const loadAfter = loadavg()[0]?.toFixed(1) ?? "?";
+    const heapCap = envInt("BENCH_MAX_OLD_SPACE_MB", 0);
     const at = (ms: number | null) => (ms === null ? "n/a" : `+${seconds(ms)}`);
 
     console.log(
@@ -144,7 +145,8 @@ async function runCase(c: Case): Promise<void> {
         `(${count(records)} records, generated in ${seconds(seedMs)}); sandbox ${c.latencyMs} ms ` +
         `a request, ${c.readsPerMinute} reads/min and ${count(c.readsPerDay)}/day (fixed ` +
         `windows); Firestore emulator, empty project ${projectId}: every record differs. ` +
-        `CLI budget: ${c.budgetSeconds ? `${c.budgetSeconds} s` : "none"}. Load average ` +
+        `CLI: ${cliEntry()}${heapCap > 0 ? ` with a ${heapCap} MiB heap cap` : ""}, budget ` +
+        `${c.budgetSeconds ? `${c.budgetSeconds} s` : "none"}. Load average ` +
         `${loadBefore} on ${cpus().length} CPUs before, ${loadAfter} after.\n`,
     );
     const rows = [
