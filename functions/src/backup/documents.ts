@@ -200,6 +200,8 @@ export const backupMetadataSchema = z.object({
   errorRetryable: z.boolean().default(false),
   /** OfficeRnD requests this run made; null when unknown (older documents). */
   api: apiStatsSchema.nullable().default(null),
+  /** Attempts of a full run that handed over to a continuation before it ended (same run id). */
+  continuations: count.default(0),
   /** Older documents have none: they were full runs. */
   mode: z.enum(RUN_MODES).default("full"),
   /** Incremental runs: how each selected type was read; null for full runs. */

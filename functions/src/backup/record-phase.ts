@@ -36,6 +36,7 @@ function toMetadata(result: BackupRunResult): Omit<BackupMetadata, "lastComplete
     written: result.written,
     errorRetryable: result.error?.retryable ?? false,
     api: result.api,
+    continuations: result.continuations,
     mode: result.mode,
     coverage: result.coverage,
     schemaDrift: result.schemaDrift,

@@ -35,6 +35,7 @@ function run(at: string, status: "completed" | "failed", runId = newRunId(new Da
       updatedAt: end,
       runId,
       trigger: "schedule",
+      continuations: 0,
       startedAt: start,
       finishedAt: end,
       durationMs: 1500,

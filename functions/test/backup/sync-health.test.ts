@@ -42,6 +42,7 @@ function metadata(
     apiMembers: 10,
     missingRecords: 0,
     status,
+    continuations: 0,
     error: status === "failed" ? "failed" : null,
     updatedAt: t,
     runId: "20261125T100000000Z-000000",

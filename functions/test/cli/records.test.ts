@@ -162,8 +162,8 @@ describe("after `run` (completed), then `run` again (failed)", () => {
 
     const text = await cli("history");
     expect(text.code).toBe(0);
-    expect(text.stdout).toMatch(/cli\s+failed\s.*bad_request/);
-    expect(text.stdout).toMatch(/cli\s+completed\s.*\s4\s+0\s+0\s+4\s+yes/);
+    expect(text.stdout).toMatch(/cli\s+full\s+failed\s.*bad_request/);
+    expect(text.stdout).toMatch(/cli\s+full\s+completed\s.*\s4\s+0\s+0\s+4\s+yes/);
   });
 
   it("errors: the failed run's document, newest first", async () => {

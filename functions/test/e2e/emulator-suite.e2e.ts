@@ -35,8 +35,9 @@ beforeAll(async () => {
     sandbox.env();
   project = await copyProject({
     envProject: { OFFICERND_ORG_SLUG, OFFICERND_CLIENT_ID },
-    // The sandbox instead of OfficeRnD: only while emulating.
-    envLocal: urls,
+    // The sandbox instead of OfficeRnD: only while emulating. A short time budget, so a run made
+    // slow on purpose hands over to the task queue (the last case).
+    envLocal: { ...urls, BACKUP_TIME_BUDGET_SECONDS: "4" },
     secretLocal: {
       OFFICERND_CLIENT_SECRET,
       BACKUP_STATUS_TOKEN: STATUS_TOKEN,
@@ -62,8 +63,12 @@ afterAll(async () => {
   process.env = savedEnv;
 }, 60_000);
 
-async function eventually<T>(read: () => Promise<T | null>, what: string): Promise<T> {
-  const deadline = Date.now() + 60_000;
+async function eventually<T>(
+  read: () => Promise<T | null>,
+  what: string,
+  timeoutMs = 60_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await read();
     if (value !== null) return value;
@@ -203,4 +208,40 @@ describe("firebase emulators:start with this project", () => {
     }, "the queued run");
     expect(run).toMatchObject({ status: "completed", trigger: "manual", inSync: true });
   });
+
+  it("hands a run longer than its budget to officeRndBackupTask through the Cloud Tasks emulator until it ends", async () => {
+    // OfficeRnD answering in 1.5 s a page: the bookings' four pages outlast the 4 s budget.
+    sandbox.configure({ latencyMs: 1_500 });
+    const member = sandbox.data.members.ids()[0] ?? "";
+    sandbox.data.members.update(member, { name: "Changed before the long run" });
+    try {
+      const trigger = `http://${project.hosts.functions}/functions/projects/${project.projectId}/triggers/${REGION}-officeRndDataBackup-0`;
+      const res = await fetch(trigger, { method: "POST", body: "{}" });
+      expect(res.status).toBe(200);
+      const runs = db.collection("officeRndMetadata/backup-metadata/runs");
+      const handedOver = await eventually(async () => {
+        const snap = await runs.where("status", "==", "continuing").limit(1).get();
+        return snap.docs[0]?.id ?? null;
+      }, "an attempt that handed over");
+      const run = await eventually(
+        async () => {
+          const parsed = backupMetadataSchema.parse((await runs.doc(handedOver).get()).data());
+          return parsed.status === "continuing" ? null : parsed;
+        },
+        "the run's end",
+        120_000,
+      );
+      expect(run).toMatchObject({ status: "completed", trigger: "schedule", inSync: true });
+      expect(run.continuations).toBeGreaterThanOrEqual(1);
+      const metadata = backupMetadataSchema.parse(
+        (await db.doc("officeRndMetadata/backup-metadata").get()).data(),
+      );
+      expect(metadata.runId).toBe(handedOver);
+      const stored = await db.collection(RESOURCES.members.collection).doc(member).get();
+      expect(stored.get("name")).toBe("Changed before the long run");
+      expect((await db.doc("officeRndMetadata/backup-checkpoint").get()).exists).toBe(false);
+    } finally {
+      sandbox.configure({ latencyMs: 0 });
+    }
+  }, 180_000);
 });

@@ -110,6 +110,8 @@ describe("HTTP API (real app, real Firestore emulator)", () => {
         "metrics",
         "freshness",
         "webhooks",
+        "incrementalSync",
+        "schemaDrift",
       ]);
     });
 

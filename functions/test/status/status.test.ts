@@ -170,6 +170,7 @@ describe("getBackupStatus (real Firestore emulator)", () => {
         day: { limit: 20_000, remaining: 19_412, resetAt: "2024-01-16T06:12:00.000Z" },
       },
       inProgress: null,
+      continuing: null,
     });
     // The design's shape first, in its order; the next types after it.
     expect(Object.keys(status.currentStats)).toEqual([
