@@ -17,7 +17,10 @@ const seconds = (iso: string): number => Math.floor(Date.parse(iso) / 1000);
 const round2 = (n: number): number => Math.round(n * 100) / 100;
 
 export function oldestFirst(runs: readonly BackupRunSummary[]): BackupRunSummary[] {
-  return [...runs].sort((a, b) => Date.parse(a.startedAt) - Date.parse(b.startedAt));
+  // Runs that ended: an attempt that handed over to a continuation is part of its run.
+  return runs
+    .filter((r) => r.status !== "continuing")
+    .sort((a, b) => Date.parse(a.startedAt) - Date.parse(b.startedAt));
 }
 
 /** % of records a run found in sync; null when it could not read a data type from OfficeRnD. */

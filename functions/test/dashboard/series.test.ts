@@ -33,6 +33,17 @@ describe("dashboard series against the status endpoint's metrics", () => {
     expect(successRateSeries(summaries).at(-1)?.y).toBe(metrics.successRate.percent);
   });
 
+  it("an attempt that handed over to a continuation is not a run of its own", () => {
+    const latest = summaries[0];
+    if (!latest) throw new Error("no runs");
+    // The status endpoint leaves such history entries out of its metrics; so do the charts.
+    const handedOver = { ...latest, runId: "continuing-run", status: "continuing" as const };
+    const withAttempt = [handedOver, ...summaries];
+    expect(successRateSeries(withAttempt)).toEqual(successRateSeries(summaries));
+    expect(consistencySeries(withAttempt)).toEqual(consistencySeries(summaries));
+    expect(recoveries(withAttempt)).toEqual(recoveries(summaries));
+  });
+
   it("recovery time: the same incidents, durations and unresolved start", () => {
     const found = recoveries(summaries);
     expect(found.recoveries).toHaveLength(metrics.timeToRecover.recoveries);
