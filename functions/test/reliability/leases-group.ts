@@ -107,14 +107,15 @@ export const LEASES_GROUP: CaseGroup = {
               ).length;
               expect(memberPages).toBeLessThan(20);
               expect(afterKill).toBeLessThan(60_000);
-              expect(await differences(stack.db, stack.sandbox)).toEqual([]);
-              row.runsToConverge = 1;
               row.finalStatus = "killed (no record); the same run resumed, completed";
               row.notes =
                 `${writtenBeforeKill} documents written before the kill; the re-run took the dead ` +
                 `lease over, resumed the run from its checkpoint (${memberPages} of 20 member ` +
                 `pages read) and completed ${seconds(afterKill)} after the kill`;
               await expectNothingLost(row, stack, known);
+              // One run, resumed: a difference it deferred (a stored copy dated after OfficeRnD's
+              // record) is repaired when the next run sees it again.
+              await expectConverges(row, stack, known);
               await expectNoSecrets(stack, outputs);
             } finally {
               await stack.close();
