@@ -206,7 +206,7 @@ export const LEASES_GROUP: CaseGroup = {
               expect(retry.status).toBe("completed");
               row.notes =
                 `the holder wrote ${held.written}; the scheduled attempt answered busy at once ` +
-                `(${seconds(scheduled.durationMs)}), logged, and its retry completed`;
+                `(${scheduled.durationMs} ms), logged, and its retry completed`;
               await expectNothingLost(row, stack, known);
               await expectConverges(row, stack, known);
               await expectNoSecrets(stack);

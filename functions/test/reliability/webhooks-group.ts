@@ -116,6 +116,7 @@ export const WEBHOOKS_GROUP: CaseGroup = {
             const writes = countStatsWrites();
             const statuses: number[] = [];
             let lagMs: number;
+            let counterWrites: number;
             try {
               for (let i = 0; i < FLOOD; i++) {
                 statuses.push(
@@ -132,17 +133,19 @@ export const WEBHOOKS_GROUP: CaseGroup = {
               // Before: counted only when the next refusal arrived (300 showed as 2).
               expect(await eventually(rejected, (n) => n === FLOOD, 4_000)).toBe(FLOOD);
               lagMs = performance.now() - finished;
+              counterWrites = writes.writes();
             } finally {
               writes.restore();
             }
             row.finalStatus = tally(statuses);
             expect(statuses.every((s) => s === 401)).toBe(true);
             expect(lagMs).toBeLessThan(4_000);
-            // One write per interval at most: a few for the whole burst.
-            expect(writes.writes()).toBeLessThanOrEqual(Math.ceil(lagMs / REJECTION_FLUSH_MS) + 3);
+            // One write per interval at most: a few for the whole burst (at once, then trailing).
+            expect(counterWrites).toBeGreaterThanOrEqual(2);
+            expect(counterWrites).toBeLessThanOrEqual(Math.ceil(lagMs / REJECTION_FLUSH_MS) + 3);
             row.notes =
               `the status showed all ${FLOOD} ${seconds(lagMs)} after the last, counted in ` +
-              `${writes.writes()} writes of the counters; nothing else written`;
+              `${counterWrites} writes of the counters; nothing else written`;
             await afterWebhooks(row, before);
           },
         );
