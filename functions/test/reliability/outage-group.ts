@@ -115,7 +115,7 @@ export const OUTAGE_GROUP: CaseGroup = {
           "Firestore",
           "emulator stopped mid-sync",
           "Firestore process killed after the first chunk of writes",
-          "failed (firestore_write), retryable, in bounded time",
+          "failed (firestore_write or firestore_read), retryable, in bounded time",
         );
         const down = openRow(
           "Firestore",
@@ -150,17 +150,22 @@ export const OUTAGE_GROUP: CaseGroup = {
             );
             const elapsed = performance.now() - outage.stoppedAt;
             stopped.finalStatus = `${describeResult(result)}; not recorded (Firestore down)`;
-            expect(describeResult(result)).toBe("failed (firestore_write), retryable");
+            // The listing reads the collection while the streams write: whichever meets the stop
+            // first names the failure.
+            expect([
+              "failed (firestore_write), retryable",
+              "failed (firestore_read), retryable",
+            ]).toContain(describeResult(result));
             // Chunks of the three resources' write streams were in flight when it stopped.
             expect(result.written).toBeGreaterThanOrEqual(10);
             expect(result.written).toBeLessThan(3 * (OUTAGE_DRIFT.missing + OUTAGE_DRIFT.changed));
             expect(result.error?.message).toMatch(
               new RegExp(
-                `write\\(s\\) failed \\(first: .*no answer from Firestore within ${OUTAGE_FIRESTORE_TIMEOUT_MS} ms\\)` +
+                `no answer from Firestore within ${OUTAGE_FIRESTORE_TIMEOUT_MS} ms` +
                   ".*could not record the run: no answer from Firestore",
               ),
             );
-            // Bounded: one deadline for the chunk, one for the record, one for the lease release.
+            // Bounded: one deadline for the step, one for the record, one for the lease release.
             expect(elapsed).toBeLessThan(OUTAGE_BOUND_MS);
             // With Firestore down, the logs are where the failure shows (and the alerts look).
             expect(
