@@ -128,7 +128,11 @@ async function runCase(c: Case): Promise<void> {
     const longest = names.reduce((a, b) => ((c.sizes[a] ?? 0) >= (c.sizes[b] ?? 0) ? a : b));
     const sum = (pick: (j: NonNullable<(typeof session.runs)[number]["json"]>) => number) =>
       session.runs.reduce((s, r) => s + (r.json ? pick(r.json) : 0), 0);
-    const written = sum((j) => j.written ?? 0);
+    // A continuing run's `written` counts its whole logical run so far (its progress is restored
+    // from the checkpoint, src/backup/full-run.ts): per run id, the last attempt's figure.
+    const writtenByRun = new Map<string, number>();
+    for (const r of session.runs) if (r.json) writtenByRun.set(r.json.runId, r.json.written ?? 0);
+    const written = [...writtenByRun.values()].reduce((a, b) => a + b, 0);
     const engineReads = sum((j) => (j.api ? j.api.requests + j.api.tokenRequests : 0));
     const engine429 = sum((j) => j.api?.throttled ?? 0);
     const sandboxReads = sandbox.stats.reads + sandbox.stats.tokenRequests;
@@ -185,7 +189,7 @@ async function runCase(c: Case): Promise<void> {
       [
         "Firestore writes ÷ differing",
         `${count(written)} / ${count(records)} = ${ratio(written, records)}`,
-        `record writes (Σ written) ÷ records; ${count(documents)} documents after`,
+        `record writes (written, per run id) ÷ records; ${count(documents)} documents after`,
       ],
       ["peak RSS (child)", mib(peakRss), `maxRSS at exit; /proc VmHWM ${mib(hwm)}; issue: < 256`],
       ["peak heap (child)", mib(peakHeap), "heapUsed sampled every 20 ms"],
