@@ -7,7 +7,7 @@ import {
   type BackupOptions,
   type BackupRunResult,
 } from "./backup/run";
-import type { BackupTrigger, RunMode } from "./backup/documents";
+import type { BackupTrigger } from "./backup/documents";
 import { readBackupLock } from "./backup/lock";
 import { newRunId } from "./backup/metadata";
 import {
@@ -120,14 +120,14 @@ export async function runBackupFromFunction(
   deps: RunDeps,
   functionName: string,
   trigger: BackupTrigger,
-  runId?: string,
-  mode: RunMode = "full",
+  run: Omit<BackupOptions, "trigger"> = {},
 ): Promise<BackupRunResult> {
+  const mode = run.mode ?? "full";
   try {
-    return await runBackupNow(deps, trigger, { mode, ...(runId ? { runId } : {}) });
+    return await runBackupNow(deps, trigger, run);
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
-    const options = { trigger, mode, ...(runId ? { runId } : {}) };
+    const options = { trigger, mode, ...(run.runId ? { runId: run.runId } : {}) };
     const result = await recordConfigFailure(
       { db: deps.db },
       options,

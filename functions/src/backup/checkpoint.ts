@@ -22,8 +22,11 @@ export const CHECKPOINT_DOC = "backup-checkpoint";
 const RESOURCES_SUBCOLLECTION = "resources";
 /** How often a resource's progress is saved while its listing goes on. */
 export const CHECKPOINT_EVERY_MS = 10_000;
-/** A run continued this many times without ending is abandoned (something keeps it from ending). */
-export const MAX_CONTINUATIONS = 100;
+/**
+ * A run continued this many times without ending is abandoned (something keeps it from ending,
+ * e.g. a phase that never stops): about a day of 29-minute attempts.
+ */
+export const MAX_CONTINUATIONS = 48;
 
 export const checkpointSchema = z.object({
   runId: z.string(),

@@ -6,13 +6,14 @@ import {
   loadCheckpoint,
   MAX_CONTINUATIONS,
   saveCheckpoint,
+  saveProgress,
   type Checkpoint,
 } from "./checkpoint";
 import { readPreviousConflicts, recordConflicts } from "./conflicts";
 import { emptyResourceStats, type ResourceStats } from "./documents";
 import type { ObservedFields } from "./field-observer";
 import { listResource, type ListingOutcome } from "./listing-phase";
-import { firestoreProblem, LockLostError, type BackupError } from "./problems";
+import { firestoreProblem, lockLostProblem, LockLostError, type BackupError } from "./problems";
 import { emptyProgress, type ResourceProgress } from "./progress";
 import { CLOCK_MARGIN_MS } from "./reconcile";
 import { settleRemovals } from "./removal-phase";
@@ -51,6 +52,8 @@ export interface FullRunOutcome {
   continuations: number;
   /** The fields of the records listed, across the run's attempts (for schema drift). */
   observed: ObservedFields;
+  /** The run ended for good: delete its checkpoint once it is recorded (endCheckpoint). */
+  clearCheckpoint: boolean;
 }
 
 export interface FullRunHooks {
@@ -58,6 +61,15 @@ export interface FullRunHooks {
   assertLease: () => void;
   /** After each chunk of writes, with the documents it wrote. */
   afterChunk?: (written: number) => void | Promise<void>;
+  /** False once the lease is lost or the run cut off: no write of the checkpoint either. */
+  mayWrite: () => boolean;
+  /** The run's identity, once known (a resumed run keeps its first attempt's). */
+  onRun?: (identity: {
+    runId: string;
+    startedAt: Date;
+    trigger: Checkpoint["trigger"];
+    continuations: number;
+  }) => void;
 }
 
 /** Starts or resumes the full run; never throws for an expected failure. */
@@ -92,9 +104,16 @@ export async function runFullBackup(
       continuing: false,
       continuations: 0,
       observed: observedFields(new Map()),
+      clearCheckpoint: false,
     };
   }
   const { checkpoint, progress } = started;
+  hooks.onRun?.({
+    runId: checkpoint.runId,
+    startedAt: checkpoint.startedAt.toDate(),
+    trigger: checkpoint.trigger,
+    continuations: checkpoint.continuations,
+  });
   const run = {
     runId: checkpoint.runId,
     now: ctx.now,
@@ -103,19 +122,18 @@ export async function runFullBackup(
     listingStartedAt: checkpoint.listingStartedAt,
     previousConflicts: previous.ids,
     assertLease: hooks.assertLease,
+    mayWrite: hooks.mayWrite,
     afterChunk: hooks.afterChunk,
   };
   const listings = await Promise.all(
     names.map((name) => listResource(deps, run, name, progressOf(progress, name))),
   );
-  const failed = listings.some(
-    (l) => l.apiError !== null || l.firestoreError !== null || l.stream.failed !== null,
-  );
-  const stopped = listings.some((l) => l.stream.stoppedBy !== null);
-  const lockLost = listings.some((l) => l.stream.stoppedBy instanceof LockLostError);
-  let continuing = !failed && !stopped && listings.some((l) => l.budgetStop);
+  const failed = () =>
+    listings.some((l) => l.apiError !== null || l.firestoreError !== null || l.stream.failed);
+  const stopped = () => listings.some((l) => l.stream.stoppedBy !== null);
+  let continuing = !failed() && !stopped() && listings.some((l) => l.budgetStop);
   const problems: BackupError[] = [];
-  if (!failed && !stopped && !continuing) {
+  if (!failed() && !stopped() && !continuing) {
     for (const name of names) {
       if (budget.spent) {
         continuing = true;
@@ -131,6 +149,10 @@ export async function runFullBackup(
       });
       try {
         await settleRemovals(deps, run, name, progressOf(progress, name), stream);
+        // Decided and done: an attempt that goes on does not decide them again.
+        if (!stream.stopped && hooks.mayWrite()) {
+          await saveProgress(deps.db, run.runId, name, progressOf(progress, name), timeout);
+        }
       } catch (error) {
         problems.push(
           firestoreProblem("firestore_read", `${name}: removals not decided`, error, name),
@@ -140,7 +162,10 @@ export async function runFullBackup(
       if (listing) listing.stream = mergeStreams(listing.stream, stream);
     }
   }
-  if (continuing) {
+  // Recomputed after the removals: a lease lost there stops this attempt too.
+  const lockLost =
+    listings.some((l) => l.stream.stoppedBy instanceof LockLostError) || !hooks.mayWrite();
+  if (continuing && !lockLost) {
     const saved = await saveCheckpoint(
       deps.db,
       { ...checkpoint, continuations: checkpoint.continuations + 1, updatedAt: now(ctx) },
@@ -155,6 +180,7 @@ export async function runFullBackup(
       problems.push(saved);
     }
   }
+  if (lockLost) continuing = false;
   const resources = perResource(() => emptyResourceStats());
   for (const name of names) {
     const stats = progressStats(name, progressOf(progress, name));
@@ -162,11 +188,16 @@ export async function runFullBackup(
     const listing = listings.find((l) => l.resource === name) ?? null;
     problems.push(...resourceProblems(name, progressOf(progress, name), listing, stats));
   }
-  if (!continuing && !lockLost) {
-    // The run ended (completed or failed): the next one starts over, and repairs what this one
-    // found in conflict.
-    await endRun(deps, run.runId, ctx, names, progress, problems);
+  if (lockLost && !problems.some((p) => p.code === "lock_lost")) {
+    problems.push(lockLostProblem(ctx.runId));
   }
+  // Ended (completed, or failed for good): its conflicts for the next run, then, once the run
+  // is recorded, its checkpoint deleted. A transient failure keeps the checkpoint: the retry
+  // goes on from it (and re-reads nothing it need not). Not this attempt's after a lost lease.
+  const ended = !continuing && !lockLost;
+  const transient = problems.length > 0 && problems.every((p) => p.retryable);
+  if (ended && hooks.mayWrite())
+    await rememberConflicts(deps, run.runId, ctx, names, progress, problems);
   const written = names.reduce((sum, n) => sum + progressOf(progress, n).written, 0);
   const conflicts = names.reduce((sum, n) => sum + resources[n].conflicts, 0);
   if (continuing) {
@@ -187,6 +218,7 @@ export async function runFullBackup(
     continuing,
     continuations: checkpoint.continuations,
     observed: observedFields(progress),
+    clearCheckpoint: ended && !transient,
   };
 }
 
@@ -289,8 +321,8 @@ function consistent(
   return progress;
 }
 
-/** The run ended: its conflicts for the next run, and its checkpoint deleted. */
-async function endRun(
+/** The run ended: what it left alone, for the next run to repair if it finds it again. */
+async function rememberConflicts(
   deps: BackupDeps,
   runId: string,
   ctx: FullRunContext,
@@ -298,21 +330,42 @@ async function endRun(
   progress: Map<ResourceName, ResourceProgress>,
   problems: BackupError[],
 ): Promise<void> {
-  const timeout = firestoreTimeout(deps);
   const listed = names.filter((n) => progressOf(progress, n).listed);
   try {
     await recordConflicts(
       deps.db,
       { runId, now: ctx.now() },
       Object.fromEntries(listed.map((n) => [n, progressOf(progress, n).deferredIds])),
-      timeout,
+      firestoreTimeout(deps),
     );
   } catch (error) {
     problems.push(
       firestoreProblem("firestore_write", "could not record this run's conflicts", error),
     );
   }
-  await clearCheckpoint(deps.db, timeout).catch((error: unknown) => {
+}
+
+/** Deletes the ended run's checkpoint, once the run is recorded (a crash before keeps it). */
+export async function endCheckpoint(deps: BackupDeps, runId: string): Promise<void> {
+  await clearCheckpoint(deps.db, firestoreTimeout(deps)).catch((error: unknown) => {
     logs.backupProgress({ runId, phase: "checkpoint_kept", reason: String(error) });
   });
+}
+
+/**
+ * An attempt cut off at its time budget (./run.ts) hands its run over as one that stopped at the
+ * budget would: the checkpoint (saved after each chunk) counts one more hand-over. Null when the
+ * checkpoint is not this run's (nothing to hand over). Returns the hand-overs before this one.
+ */
+export async function handOverCutOff(deps: BackupDeps, runId: string): Promise<number | null> {
+  const timeout = firestoreTimeout(deps);
+  const saved = await loadCheckpoint(deps.db, timeout);
+  if (saved === null || saved.checkpoint.runId !== runId) return null;
+  const { checkpoint } = saved;
+  await saveCheckpoint(
+    deps.db,
+    { ...checkpoint, continuations: checkpoint.continuations + 1, updatedAt: Timestamp.now() },
+    timeout,
+  );
+  return checkpoint.continuations;
 }

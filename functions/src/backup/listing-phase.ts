@@ -34,8 +34,10 @@ export interface ListingRun {
   /** When the listings began, on Firestore's clock (ms). */
   listingStartedAt: number;
   previousConflicts: ReadonlyMap<ResourceName, ReadonlySet<string>>;
-  /** Throws when the run may no longer write (its lease was lost). */
+  /** Throws when the run may no longer write (its lease was lost, or the run was cut off). */
   assertLease: () => void;
+  /** The run may still write: its checkpoint too (false once the lease is lost or cut off). */
+  mayWrite: () => boolean;
   /** After each chunk of writes, with the documents it wrote. */
   afterChunk?: (written: number) => void | Promise<void>;
 }
@@ -86,7 +88,6 @@ export async function listResource(
     budgetStop: false,
     stream,
   };
-  if (progress.listed) return outcome;
   const merge = new ResourceMerge(
     deps.db,
     resource,
@@ -104,12 +105,14 @@ export async function listResource(
       lookupTimeoutMs: firestoreTimeout(deps),
     },
   );
-  // The position after the last page merged; saved once that page's writes are flushed.
+  // The position after the last page merged; saved once that page's writes are written.
   let cursor = progress.cursor;
   let savedAt = performance.now();
   let savedFlushes = 0;
-  const save = async () => {
+  /** Saves the position, unless a write of the pages before it was not made or may not be. */
+  const save = async (): Promise<void> => {
     await stream.flush();
+    if (stream.stopped || !run.mayWrite()) return;
     progress.cursor = cursor;
     savedAt = performance.now();
     savedFlushes = stream.flushes;
@@ -119,8 +122,9 @@ export async function listResource(
       },
     );
   };
-  let pages = 0;
-  try {
+  /** The pages from the saved position on, each merged and its writes streamed out. */
+  const listPages = async (): Promise<void> => {
+    let pages = 0;
     for await (const page of deps.reader.pages(resource, { signal, cursor })) {
       let writes;
       try {
@@ -131,7 +135,7 @@ export async function listResource(
       await stream.add(writes);
       cursor = page.cursorNext ?? null;
       pages += 1;
-      if (stream.stopped) break;
+      if (stream.stopped) return;
       if (pages % PROGRESS_EVERY_PAGES === 0) {
         logs.backupProgress({
           runId: run.runId,
@@ -149,25 +153,36 @@ export async function listResource(
       // Past the last page (no cursor) the listing ends here: only a position can be handed over.
       if (run.budget.spent && cursor !== null) throw new TimeBudgetError(run.budget.budgetMs ?? 0);
     }
-    if (!stream.stopped) {
-      await merge.finish().catch((error: unknown) => {
-        throw new FirestoreSideError(error);
-      });
-      progress.listed = true;
-      cursor = null;
-      progress.unverified = await verifyListing(
-        deps,
-        resource,
-        progress.api + progress.rejected,
-        signal,
-      );
+  };
+  /** OfficeRnD's `/count` against the listing, once it ended (a budget stop leaves it pending). */
+  const countCheck = async (): Promise<void> => {
+    progress.unverified = await verifyListing(
+      deps,
+      resource,
+      progress.api + progress.rejected,
+      signal,
+    );
+    progress.counted = true;
+  };
+  try {
+    if (progress.listed) {
+      if (!progress.counted) await countCheck();
+    } else {
+      await listPages();
+      if (!stream.stopped) {
+        await merge.finish().catch((error: unknown) => {
+          throw new FirestoreSideError(error);
+        });
+        progress.listed = true;
+        cursor = null;
+        await countCheck();
+      }
     }
   } catch (error) {
-    if (error instanceof TimeBudgetError || (run.budget.spent && !signal.aborted)) {
-      outcome.budgetStop = true;
-    } else if (signal.aborted && !(error instanceof DuplicateRecordError)) {
-      outcome.cancelled = true;
-    } else {
+    // Only the budget hands over; any other error (even past the budget) is a failure.
+    if (error instanceof TimeBudgetError) outcome.budgetStop = true;
+    else if (signal.aborted && !(error instanceof DuplicateRecordError)) outcome.cancelled = true;
+    else {
       if (error instanceof FirestoreSideError) outcome.firestoreError = error.error;
       else outcome.apiError = error;
       run.controller.abort();

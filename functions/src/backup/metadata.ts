@@ -138,8 +138,11 @@ export async function recordBackupRun(db: Firestore, record: RunRecord): Promise
         : null);
     const lastCompletedAt = run.status === "completed" ? run.finishedAt : previousCompleted;
     const full: BackupMetadata = backupMetadataSchema.parse({ ...run, lastCompletedAt });
+    // The same run again (a resumed run that failed, then ended) replaces its own record.
     const newer =
-      previousData === null || previousData.startedAt.toMillis() <= run.startedAt.toMillis();
+      previousData === null ||
+      previousData.runId === run.runId ||
+      previousData.startedAt.toMillis() <= run.startedAt.toMillis();
     if (newer) tx.set(latestRef, full);
     tx.set(runsRef(db).doc(run.runId), full);
     if (failure !== null) tx.set(errorRef(db, run.runId), errorDoc(run, failure));

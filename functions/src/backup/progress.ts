@@ -20,6 +20,8 @@ export const resourceProgressSchema = z.object({
   lastId: z.string().nullable(),
   /** The listing reached its last page. */
   listed: z.boolean(),
+  /** OfficeRnD's `/count` was checked against the ended listing (`unverified` says how). */
+  counted: z.boolean(),
   /** The removals of this resource were decided (and applied, when allowed). */
   settled: z.boolean(),
   pages: count,
@@ -68,6 +70,7 @@ export function emptyProgress(): ResourceProgress {
     cursor: null,
     lastId: null,
     listed: false,
+    counted: false,
     settled: false,
     pages: 0,
     api: 0,

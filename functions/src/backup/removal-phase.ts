@@ -41,7 +41,7 @@ export async function settleRemovals(
   const repairs = run.previousConflicts.get(resource);
   const policy = deps.config.orphanPolicy;
   const orphans: RecordWrite[] = [];
-  const unchecked = progress.candidates - progress.candidateIds.length;
+  const unchecked = Math.max(0, progress.candidates - progress.candidateIds.length);
   for (let i = 0; i < progress.candidateIds.length; i += REREAD_BATCH) {
     const refs = progress.candidateIds
       .slice(i, i + REREAD_BATCH)

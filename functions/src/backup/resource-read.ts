@@ -3,6 +3,7 @@ import type { FirestoreIndex } from "./firestore-index";
 import { describeError } from "./problems";
 import type { ResourceDiff } from "./reconcile";
 import type { BackupDeps } from "./run-deps";
+import { TimeBudgetError } from "./time-budget";
 
 /**
  * What reading one resource found, for the in-memory plan (./plan.ts) of an incremental run (a
@@ -42,6 +43,8 @@ export async function verifyListing(
   try {
     total = await deps.reader.count(resource, { signal });
   } catch (error) {
+    // The budget stopped it: the check is still to be made (by the attempt that goes on).
+    if (error instanceof TimeBudgetError) throw error;
     return `could not check the listing with OfficeRnD's /count (${describeError(error)})`;
   }
   if (total === null || total <= listed) return null;

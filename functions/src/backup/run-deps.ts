@@ -59,6 +59,11 @@ export interface BackupOptions {
    * keeping that run's id; `fresh` abandons it and starts over (CLI `run --fresh`).
    */
   fresh?: boolean;
+  /**
+   * A continuation task's run: go on with this run's checkpoint, and do nothing (nothing
+   * recorded) when it has ended meanwhile, instead of starting a new run under its id.
+   */
+  resumeOnly?: string;
 }
 
 /** The longest wait for one Firestore step of a run. */

@@ -1,7 +1,7 @@
 import { logs } from "../logs";
 import type { BackupTrigger, RunMode } from "./documents";
 import type { ObservedFields } from "./field-observer";
-import { runFullBackup } from "./full-run";
+import { endCheckpoint, runFullBackup } from "./full-run";
 import type { LeaseHeartbeat } from "./lock";
 import type { SyncPlan } from "./plan";
 import {
@@ -43,6 +43,8 @@ export interface Progress {
   plan: SyncPlan | null;
   /** Documents written by the chunks flushed so far. */
   written: number;
+  /** A full run's checkpoint exists (its hand-overs so far); null before it does. */
+  continuations: number | null;
 }
 
 export interface PhaseContext {
@@ -50,14 +52,24 @@ export interface PhaseContext {
   budget: TimeBudget;
   progress: Progress;
   observed: ObservedFields;
+  /** Aborted when the run is cut off (./run.ts): the phases then write nothing more. */
+  halt: AbortSignal;
+}
+
+/** The phases were cut off at the time budget (./run.ts records without them). */
+export class CutOffError extends Error {
+  constructor() {
+    super("the run was cut off at its time budget");
+    this.name = "CutOffError";
+  }
 }
 
 /** What the phases found and did, for ./run.ts to build the result from. */
 export interface PhaseOutcome {
   problems: BackupError[];
   outcome: Omit<Partial<RunOutcome>, "problems" | "finishedAt" | "durationMs" | "api">;
-  /** A resumed full run takes on the identity of the run it goes on with. */
-  identity?: { runId: string; startedAt: Date };
+  /** After the run is recorded (a full run that ended deletes its checkpoint then). */
+  afterRecord?: () => Promise<void>;
 }
 
 export async function runPhases(
@@ -78,16 +90,28 @@ export async function runPhases(
   }
 }
 
-async function runFull(run: PhaseRun, deps: BackupDeps, context: PhaseContext) {
+async function runFull(
+  run: PhaseRun,
+  deps: BackupDeps,
+  context: PhaseContext,
+): Promise<PhaseOutcome> {
   const state = await readRunState(deps.db, firestoreTimeout(deps)).catch(() => null);
   let chunks = 0;
+  const mayWrite = () => !context.lease.lost && !context.halt.aborted;
   const full = await runFullBackup(
     deps,
     run,
     context.budget,
     {
       assertLease: () => {
+        if (context.halt.aborted) throw new CutOffError();
         if (context.lease.lost) throw new LockLostError(run.runId);
+      },
+      mayWrite,
+      // A resumed run takes on the identity of the run it goes on with, as soon as it is known.
+      onRun: ({ continuations, ...identity }) => {
+        Object.assign(run, identity);
+        context.progress.continuations = continuations;
       },
       // Chunks numbered across the run's resources, as the hooks and the progress log see them.
       afterChunk: async (written) => {
@@ -106,7 +130,6 @@ async function runFull(run: PhaseRun, deps: BackupDeps, context: PhaseContext) {
     },
     { fresh: run.fresh },
   );
-  const identity = { runId: full.runId, startedAt: full.startedAt };
   const { resources, continuing, continuations, written, conflicts } = full;
   const plan: SyncPlan = {
     resources,
@@ -116,15 +139,9 @@ async function runFull(run: PhaseRun, deps: BackupDeps, context: PhaseContext) {
     deferred: {},
   };
   const carried =
-    continuing || state === null
+    continuing || state === null || !mayWrite()
       ? { schemaDrift: {}, problems: [] }
-      : await carryOver(
-          { ...run, ...identity },
-          deps,
-          { plan, coverage: null, state },
-          full.observed,
-          full.problems,
-        );
+      : await carryOver(run, deps, { plan, coverage: null, state }, full.observed, full.problems);
   return {
     problems: [...full.problems, ...carried.problems],
     outcome: {
@@ -135,7 +152,7 @@ async function runFull(run: PhaseRun, deps: BackupDeps, context: PhaseContext) {
       continuations,
       schemaDrift: carried.schemaDrift,
     },
-    identity,
+    afterRecord: full.clearCheckpoint ? () => endCheckpoint(deps, full.runId) : undefined,
   };
 }
 

@@ -69,6 +69,8 @@ import { newRunId, safeErrorMessage } from "./metadata";
 import { observeFields } from "./field-observer";
 import type { SyncPlan } from "./plan";
 import { firestoreProblem, LockLostError, timeBudgetProblem, type BackupError } from "./problems";
+import { loadCheckpoint } from "./checkpoint";
+import { handOverCutOff } from "./full-run";
 import { runPhases, type Progress } from "./run-phases";
 import { recordRun } from "./record-phase";
 import { firestoreTimeout, type BackupDeps, type BackupOptions } from "./run-deps";
@@ -183,16 +185,22 @@ export async function beginBackup(deps: BackupDeps, options: BackupOptions): Pro
       result: finish(ctx, [busy], { heldBy }),
     };
   }
-  logs.backupStarted({ runId, trigger: options.trigger });
   const { holder } = attempt;
+  if (options.resumeOnly !== undefined && options.mode !== "incremental") {
+    const skipped = await nothingToResume(ctx, holder, options.resumeOnly);
+    if (skipped !== null) return { busy: false, runId, completion: Promise.resolve(skipped) };
+  }
+  logs.backupStarted({ runId, trigger: options.trigger });
   const completion = (async () => {
     const budget = startTimeBudget(deps.timeBudgetMs, ctx.started);
     // Once the budget is spent, recording and releasing must fit in what is left of the margin.
     const stepMs = () =>
       budget.spent ? Math.min(firestoreTimeout(deps), WIND_DOWN_STEP_MS) : firestoreTimeout(deps);
     try {
-      const result = await execute(ctx, holder, timing, budget);
-      return await recordRun({ ...deps, firestoreTimeoutMs: stepMs() }, result);
+      const { result, afterRecord } = await execute(ctx, holder, timing, budget, stepMs);
+      const recorded = await recordRun({ ...deps, firestoreTimeoutMs: stepMs() }, result);
+      await afterRecord?.();
+      return recorded;
     } finally {
       budget.dispose();
       // Bounded: when Firestore is down the lease stays until it lapses (seconds).
@@ -203,19 +211,22 @@ export async function beginBackup(deps: BackupDeps, options: BackupOptions): Pro
 }
 
 /**
- * The run itself, under its lease and within its time budget: read → plan → sync. Never throws.
- * Phases still busy a grace (stopGraceMs) after the budget is spent are left behind: reads are
- * harmless, the sync starts no chunk past the budget, and every write is conditional on the
- * version read.
+ * The run itself, under its lease and within its time budget (./run-phases.ts). Never throws.
+ * Phases still busy a grace (stopGraceMs) after the budget is spent are cut off: they may write
+ * nothing more (not even the checkpoint), and a full run whose checkpoint exists is handed over
+ * as `continuing` (it goes on from its last saved position); otherwise the run is recorded failed
+ * (`time_budget`). Reads are harmless and every write is conditional on the version read.
  */
 async function execute(
   ctx: RunContext,
   holder: LeaseHolder,
   timing: LeaseTiming,
   budget: TimeBudget,
-): Promise<BackupRunResult> {
-  const progress: Progress = { plan: null, written: 0 };
+  stepMs: () => number,
+): Promise<{ result: BackupRunResult; afterRecord?: () => Promise<void> }> {
+  const progress: Progress = { plan: null, written: 0, continuations: null };
   const lease = keepLeaseAlive(ctx.deps.db, holder, ctx.now, timing);
+  const halt = new AbortController();
   const hooks = ctx.deps.hooks;
   // The fields of the records listed, for schema drift (./schema-drift.ts).
   const fields = observeFields(budgetedReader(ctx.deps.reader, budget));
@@ -235,21 +246,68 @@ async function execute(
       budget,
     ),
   };
-  const work = runPhases(ctx, deps, { lease, budget, progress, observed: fields.observed }).then(
-    ({ problems, outcome, identity }) => {
-      if (identity) Object.assign(ctx, identity);
-      return finish(ctx, problems, outcome);
-    },
-  );
+  const context = { lease, budget, progress, observed: fields.observed, halt: halt.signal };
+  const work = runPhases(ctx, deps, context).then(({ problems, outcome, afterRecord }) => ({
+    result: finish(ctx, problems, outcome),
+    afterRecord,
+  }));
   try {
     const done = await withinBudget(work, budget);
     if (done !== null) return done;
-    const { plan, written } = progress;
-    const stopped = timeBudgetProblem(budget.budgetMs ?? 0, plan === null ? "reading" : "syncing");
-    return finish(ctx, [...(plan?.problems ?? []), stopped], { plan, written });
+    halt.abort();
+    return { result: await cutOff(ctx, deps, progress, budget, stepMs) };
   } finally {
     lease.stop();
   }
+}
+
+/** The result of a run whose phases did not stop within the grace after its budget. */
+async function cutOff(
+  ctx: RunContext,
+  deps: BackupDeps,
+  progress: Progress,
+  budget: TimeBudget,
+  stepMs: () => number,
+): Promise<BackupRunResult> {
+  if (ctx.mode === "full" && progress.continuations !== null) {
+    const handedOver = await within(handOverCutOff(deps, ctx.runId), stepMs()).catch(() => null);
+    if (handedOver !== null) {
+      return finish(ctx, [], {
+        continuing: true,
+        continuations: handedOver,
+        written: progress.written,
+      });
+    }
+  }
+  const { plan, written } = progress;
+  const stopped = timeBudgetProblem(budget.budgetMs ?? 0, plan === null ? "reading" : "syncing");
+  return finish(ctx, [...(plan?.problems ?? []), stopped], { plan, written });
+}
+
+/**
+ * A continuation whose run ended before it got the lease (another attempt finished it): the
+ * lease is released and nothing is run or recorded. Null when the run's checkpoint is there.
+ */
+async function nothingToResume(
+  ctx: RunContext,
+  holder: LeaseHolder,
+  runId: string,
+): Promise<BackupRunResult | null> {
+  const { db } = ctx.deps;
+  const step = firestoreTimeout(ctx.deps);
+  const saved = await within(loadCheckpoint(db, step), step).catch(() => undefined);
+  // Unreadable: go ahead (the run resumes if its checkpoint is there, and is recorded either way).
+  if (saved === undefined || saved?.checkpoint.runId === runId) return null;
+  await within(releaseBackupLock(db, holder), step).catch(() => false);
+  logs.backupProgress({ runId, phase: "continuation_skipped", reason: "the run has ended" });
+  return finish(ctx, [
+    {
+      code: "busy",
+      message: `run ${runId} has ended: nothing to continue`,
+      retryable: false,
+      resource: null,
+    },
+  ]);
 }
 
 /** The run's result as it stands now (./run-result.ts builds every result). */

@@ -43,8 +43,7 @@ export const officeRndIncrementalSync = onSchedule(
       { db: defaultFirestore(), timeBudgetMs: functionTimeBudgetMs(TIMEOUT_SECONDS) },
       FUNCTION_NAME,
       "schedule",
-      undefined,
-      "incremental",
+      { mode: "incremental" },
     );
     if (shouldRetry(result)) {
       const { runId, status, error } = result;

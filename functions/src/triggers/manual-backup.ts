@@ -74,8 +74,13 @@ export const officeRndBackupTask = onTaskDispatched(
     const task = backupTaskSchema.parse(request.data);
     const db = defaultFirestore();
     if (task.continues) {
+      // Only the hand-over it was enqueued for: not a run that ended, nor one another attempt
+      // (a duplicate delivery, a scheduled retry) has already taken further.
       const saved = await loadCheckpoint(db, 60_000);
-      if (saved?.checkpoint.runId !== task.runId) {
+      const current =
+        saved?.checkpoint.runId === task.runId &&
+        saved.checkpoint.continuations === task.continuation;
+      if (!current) {
         logs.backupProgress({
           runId: task.runId,
           phase: "continuation_skipped",
@@ -88,9 +93,14 @@ export const officeRndBackupTask = onTaskDispatched(
       { db, timeBudgetMs: functionTimeBudgetMs(TASK_TIMEOUT_SECONDS) },
       BACKUP_TASK_FUNCTION,
       task.trigger,
-      task.runId,
+      task.continues ? { runId: task.runId, resumeOnly: task.runId } : { runId: task.runId },
     );
     if (await handOver(result, enqueueOnTaskQueue)) return;
+    // A continuation that found the lease held (an incremental sync, another attempt) must not
+    // be dropped: Cloud Tasks delivers it again (retryConfig) and it goes on then.
+    if (task.continues && result.status === "busy") {
+      throw new Error(`backup ${result.runId}: the lease is held; the continuation is retried`);
+    }
     if (shouldRetry(result))
       throw new Error(`backup ${result.runId} failed (${result.error?.code})`);
   },

@@ -1,7 +1,8 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { loadCheckpoint } from "../../src/backup/checkpoint";
 import { listBackupRuns, readBackupMetadata } from "../../src/backup/metadata";
-import { runBackup, type BackupRunResult } from "../../src/backup/run";
+import { lockRef } from "../../src/backup/lock";
+import { beginBackup, runBackup, type BackupRunResult } from "../../src/backup/run";
 import { RESOURCE_NAMES, type ResourceName } from "../../src/officernd/resources";
 import { baseEnv } from "../cli/run-cli";
 import { spawnCli } from "../reliability/harness";
@@ -112,4 +113,34 @@ it("a run killed mid-listing resumes from its last checkpoint, not from zero", a
   const remaining = Math.ceil((1_500 - (members?.api ?? 0)) / PAGE);
   expect(listReads(stack).members).toBeLessThanOrEqual(remaining + 2);
   expect(listReads(stack).members).toBeLessThan(30);
+}, 120_000);
+
+/**
+ * A lease lost mid-listing (taken over) stops the attempt's writes; the position it saves must
+ * not pass writes it never made, or the run that goes on would skip those records for good.
+ */
+it("an attempt that lost its lease saves no position past writes it did not make", async () => {
+  stack = await startStack("lease-lost-position", {
+    latencyMs: 60,
+    seed: { members: 1_500, companies: 20, opportunities: 20 },
+  });
+  const start = await beginBackup(stack.deps({ lockTtlMs: 3_000, writeChunkSize: 50 }), {
+    trigger: "schedule",
+  });
+  if (start.busy) throw new Error("the lease was taken");
+  // Someone else takes the lease over while the members are being listed.
+  await sleep(1_500);
+  await lockRef(stack.db).update({ token: "taken-over-by-another-attempt" });
+  const lost = await start.completion;
+  expect(lost).toMatchObject({ status: "failed", error: { code: "lock_lost" } });
+  // The checkpoint stays (not this attempt's to end); the next run goes on from it.
+  const saved = await loadCheckpoint(stack.db, 5_000);
+  expect(saved?.checkpoint.runId).toBe(lost.runId);
+  const members = saved?.progress.get("members");
+  // What the saved position says was read was also written (or is still to be read).
+  expect((members?.written ?? 0) + (members?.unchanged ?? 0)).toBe(members?.api ?? 0);
+  await lockRef(stack.db).delete();
+  const next = await runBackup(stack.deps(), { trigger: "schedule" });
+  expect(next).toMatchObject({ status: "completed", runId: lost.runId });
+  expect(await differences(stack.db, stack.sandbox)).toEqual([]);
 }, 120_000);

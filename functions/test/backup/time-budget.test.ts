@@ -33,28 +33,6 @@ beforeEach(async () => {
 });
 afterEach(() => stack.close());
 
-/** Recorded as a failed, retryable `time_budget` run: metadata, history, /errors, the log. */
-async function expectRecordedStop(result: BackupRunResult): Promise<void> {
-  expect(result).toMatchObject({
-    status: "failed",
-    error: { code: "time_budget", retryable: true },
-  });
-  expect(result.error?.message).toMatch(/stopped .* at its time budget/);
-  expect(shouldRetry(result)).toBe(true);
-  expect(await readBackupMetadata(stack.db)).toMatchObject({
-    runId: result.runId,
-    status: "failed",
-    errorCode: "time_budget",
-    errorRetryable: true,
-  });
-  expect((await listBackupRuns(stack.db, 5)).map((r) => r.runId)).toContain(result.runId);
-  expect(await readBackupError(stack.db, result.runId)).toMatchObject({ code: "time_budget" });
-  const logged = logs.entries.filter((e) => e.runId === result.runId).map((e) => e.event);
-  expect(logged).toEqual(expect.arrayContaining(["backup_summary", "backup_failed"]));
-  // The lease is free: the next run need not wait.
-  expect((await lockRef(stack.db).get()).exists).toBe(false);
-}
-
 it("a deployed function's budget is its timeout less a margin for stopping and recording", () => {
   expect(FUNCTION_TIMEOUT_MARGIN_MS).toBe(60_000);
   expect(functionTimeBudgetMs(540)).toBe(480_000);
@@ -128,23 +106,46 @@ it("stops writing at the budget after the chunk in flight; the next run converge
   expect(await differences(stack.db, stack.sandbox)).toEqual([]);
 });
 
-it("records the run at the budget even when a phase does not stop (after a grace)", async () => {
-  // An OfficeRnD reader that neither answers nor listens to its abort signal.
+/** An OfficeRnD reader that neither answers nor listens to its abort signal. */
+function stuckReader(): OfficeRndReader {
   const client = stack.reader();
-  const stuck: OfficeRndReader = {
+  return {
     pages: () => ({
       [Symbol.asyncIterator]: () => ({ next: () => new Promise<never>(() => undefined) }),
     }),
     stats: () => client.stats(),
   };
+}
+
+it("cuts off a phase that does not stop (after a grace) and hands the full run over", async () => {
   const t = performance.now();
-  const result = await runBackup(stack.deps({ reader: stuck, timeBudgetMs: 800 }), {
+  const result = await runBackup(stack.deps({ reader: stuckReader(), timeBudgetMs: 800 }), {
     trigger: "schedule",
   });
   const took = performance.now() - t;
-  await expectRecordedStop(result);
+  await expectHandedOver(result);
+  // Counted as a hand-over: the continuation it enqueues is the checkpoint's next one.
+  expect((await loadCheckpoint(stack.db, 5_000))?.checkpoint.continuations).toBe(1);
   expect(took).toBeGreaterThanOrEqual(800);
   expect(took).toBeLessThan(800 + stopGraceMs(800) + 3_000);
+});
+
+it("records an incremental run cut off at the budget as failed (time_budget), lease freed", async () => {
+  expect((await runBackup(stack.deps(), { trigger: "schedule" })).status).toBe("completed");
+  const result = await runBackup(stack.deps({ reader: stuckReader(), timeBudgetMs: 800 }), {
+    trigger: "schedule",
+    mode: "incremental",
+  });
+  expect(result).toMatchObject({
+    status: "failed",
+    mode: "incremental",
+    error: { code: "time_budget", retryable: true },
+  });
+  expect(shouldRetry(result)).toBe(true);
+  expect(await readBackupError(stack.db, result.runId, "incremental")).toMatchObject({
+    code: "time_budget",
+  });
+  expect((await lockRef(stack.db).get()).exists).toBe(false);
 });
 
 describe("the CLI", () => {
