@@ -1,5 +1,5 @@
 import { apiGroup } from "./api-group";
-import { BUDGET_CASES } from "./budget-cases";
+import { BUDGET_GROUP } from "./budget-group";
 import { CLI_GROUP } from "./cli-group";
 import { CONCURRENCY_GROUP } from "./concurrency-group";
 import { ENGINE_CASES } from "./engine-cases";
@@ -28,10 +28,8 @@ import { WEBHOOKS_GROUP } from "./webhooks-group";
 
 registerSuite([
   apiGroup("OfficeRnD", "OfficeRnD faults", API_CASES),
-  apiGroup("Engine", "Engine rules (races with webhooks, removals, time budget)", [
-    ...ENGINE_CASES,
-    ...BUDGET_CASES,
-  ]),
+  apiGroup("Engine", "Engine rules (races with webhooks, removals)", ENGINE_CASES),
+  BUDGET_GROUP,
   OUTAGE_GROUP,
   apiGroup("Firestore", "Firestore faults at the client's requests", FIRESTORE_CASES),
   LEASES_GROUP,
