@@ -11,7 +11,7 @@ import { resourceProgressSchema, type ResourceProgress } from "./progress";
  * Where an unfinished full run stands, so that the next attempt resumes it instead of starting
  * over: /officeRndMetadata/backup-checkpoint (the run: id, trigger, start, continuations) and
  * one document per resource under `resources/` (its ./progress.ts: OfficeRnD's cursor, the last
- * id merged, counts so far, removal candidates). Saved while the run goes on (after each chunk of
+ * id merged, counts so far, removal candidates). Saved while the run goes on (every few chunks of
  * writes, and at least every CHECKPOINT_EVERY_MS per resource) and when it stops at its time
  * budget; deleted when the run ends. Resuming is safe at any age: OfficeRnD's cursors are keyset
  * positions (`{"k":"_id","v":"<last _id>"}`, docs/officernd-api.md), not server sessions, and

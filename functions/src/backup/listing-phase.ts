@@ -62,6 +62,8 @@ class FirestoreSideError extends Error {
 }
 
 const PROGRESS_EVERY_PAGES = 20;
+/** Chunks of writes between two saves of the position (and at most CHECKPOINT_EVERY_MS). */
+const SAVE_EVERY_CHUNKS = 4;
 
 /** One resource's listing, from its saved position until it ends or stops (never rejects). */
 export async function listResource(
@@ -146,8 +148,10 @@ export async function listResource(
           written: progress.written,
         });
       }
-      // After a chunk was written (a crash then re-reads at most a chunk's pages), or every so often.
-      if (stream.flushes > savedFlushes || performance.now() - savedAt >= CHECKPOINT_EVERY_MS) {
+      // Every few chunks written (a crash then re-reads at most their pages), or every so often.
+      // Saving waits for the chunk in flight, so not after every one.
+      const due = stream.flushes >= savedFlushes + SAVE_EVERY_CHUNKS;
+      if (due || performance.now() - savedAt >= CHECKPOINT_EVERY_MS) {
         await save();
       }
       // Past the last page (no cursor) the listing ends here: only a position can be handed over.

@@ -43,8 +43,9 @@ export async function verifyListing(
   try {
     total = await deps.reader.count(resource, { signal });
   } catch (error) {
-    // The budget stopped it: the check is still to be made (by the attempt that goes on).
-    if (error instanceof TimeBudgetError) throw error;
+    // The budget, or the run's own failure elsewhere, stopped it: the check is still to be made
+    // (by the attempt that goes on), not a reason to hold removals back for good.
+    if (error instanceof TimeBudgetError || signal.aborted) throw error;
     return `could not check the listing with OfficeRnD's /count (${describeError(error)})`;
   }
   if (total === null || total <= listed) return null;

@@ -4,8 +4,9 @@ import type { ResourceProgress } from "./progress";
 
 /**
  * A full run's writes for one resource, streamed while its listing goes on: differences are
- * buffered and flushed a chunk at a time (at most `chunkSize` writes held), so memory is bounded
- * by the chunk, not by what differs. Each write is conditional on the version read
+ * buffered and written a chunk at a time while later pages are read (at most two chunks held),
+ * so memory is bounded by the chunk, not by what differs, and the listing does not wait for
+ * Firestore. Each write is conditional on the version read
  * (../mirror/bulk-writes.ts). Counts go into the resource's progress; the first refusal or stop
  * ends the stream (later writes are counted as not attempted, and the run fails with the reason).
  */
@@ -32,8 +33,9 @@ export class WriteStream {
   /** Why the stream stopped (lease lost, a hook, a stalled chunk); null while it has not. */
   stoppedBy: unknown = null;
   notAttempted = 0;
-  /** Chunks flushed so far: the listing saves its position after each. */
+  /** Chunks written so far (the listing saves its position every few). */
   flushes = 0;
+  private inFlight: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly db: Firestore,
@@ -45,16 +47,30 @@ export class WriteStream {
     return this.stoppedBy !== null || this.failed !== null;
   }
 
-  /** Buffers writes; flushes when a chunk is full. */
+  /**
+   * Buffers writes; when a chunk is full it is written while the listing goes on (one chunk in
+   * flight: the next full chunk waits for it, so at most two chunks are held).
+   */
   async add(writes: readonly RecordWrite[]): Promise<void> {
     for (const write of writes) this.pending.push(write);
-    if (this.pending.length >= this.options.chunkSize) await this.flush();
+    if (this.pending.length < this.options.chunkSize) return;
+    await this.inFlight;
+    const chunk = this.pending;
+    this.pending = [];
+    this.inFlight = this.write(chunk).catch((error: unknown) => {
+      this.stoppedBy ??= error;
+    });
   }
 
-  /** Writes everything buffered (or counts it as not attempted once the stream stopped). */
+  /** Writes everything buffered and waits for it (or counts it not attempted once stopped). */
   async flush(): Promise<void> {
-    const writes = this.pending;
+    await this.inFlight;
+    const chunk = this.pending;
     this.pending = [];
+    await this.write(chunk);
+  }
+
+  private async write(writes: readonly RecordWrite[]): Promise<void> {
     if (writes.length === 0) return;
     if (!this.stopped) {
       try {
