@@ -10,9 +10,10 @@ import { envInt, lastJsonLine, ProcWatch } from "./measure";
  * (`node --import tsx <entry>`, one process, no tsx wrapper), and measures it from outside: wall
  * time, RSS over time from /proc, and the peak RSS and heap the process reports when it exits
  * (./child-usage.ts, preloaded). BENCH_MAX_OLD_SPACE_MB caps the child's V8 heap (a 512 MiB
- * function's Node sizes its heap from the instance's memory; an uncapped child on a large machine
- * lets garbage grow before collecting it). `runUntilDone` runs the CLI's `run --json` again while it exits
- * 75 (a run that reached its time budget and continues), as the issue's contract says.
+ * function's Node sizes its heap from the instance's memory; an uncapped child on a large
+ * machine lets garbage grow before collecting it). `runUntilDone` runs the CLI's `run --json`
+ * again while it exits 75 (a run that reached its time budget and continues), as the issue's
+ * contract says.
  */
 
 const FUNCTIONS_DIR = join(__dirname, "..");

@@ -96,7 +96,7 @@ export function envInts(name: string, fallback: readonly number[]): number[] {
   });
 }
 
-/** `total` records as the issue's organization has them: members, opportunities, companies 10:5:2. */
+/** `total` records as the issue's organization has them: members, opportunities, companies 10:5:2 */
 export function splitRecords(total: number): Sizes {
   const members = Math.round((total * 10) / 17);
   const opportunities = Math.round((total * 5) / 17);
@@ -128,7 +128,7 @@ export function minimumReads(sizes: Sizes): MinimumReads {
   return { pages, counts, token: 1, total: pages + counts + 1 };
 }
 
-/** The longest cursor chain: each page needs the previous page's cursor, so ceil(max n/50) × latency. */
+/** The longest cursor chain (each page needs the previous one's cursor): ceil(max n/50) × latency. */
 export function chainFloorMs(sizes: Sizes, latencyMs: number): number {
   return Math.max(...Object.values(sizes).map((n) => pagesFor(n ?? 0))) * latencyMs;
 }
@@ -161,7 +161,7 @@ export function procMemory(pid: number): { rss: number; hwm: number } | null {
   }
 }
 
-/** Samples a child's RSS from /proc every `everyMs`: the series (ms since start, bytes) and the last VmHWM. */
+/** Samples a child's RSS from /proc every `everyMs`: the series (ms, bytes) and the last VmHWM. */
 export class ProcWatch {
   private timer: NodeJS.Timeout | null = null;
   readonly series: { ms: number; rss: number }[] = [];
