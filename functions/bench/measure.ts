@@ -128,7 +128,7 @@ export function minimumReads(sizes: Sizes): MinimumReads {
   return { pages, counts, token: 1, total: pages + counts + 1 };
 }
 
-/** The longest cursor chain (each page needs the previous one's cursor): ceil(max n/50) × latency. */
+/** The longest cursor chain (a page needs the previous cursor): ceil(max n/50) × latency. */
 export function chainFloorMs(sizes: Sizes, latencyMs: number): number {
   return Math.max(...Object.values(sizes).map((n) => pagesFor(n ?? 0))) * latencyMs;
 }
