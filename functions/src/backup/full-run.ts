@@ -195,7 +195,10 @@ export async function runFullBackup(
   // is recorded, its checkpoint deleted. A transient failure keeps the checkpoint: the retry
   // goes on from it (and re-reads nothing it need not). Not this attempt's after a lost lease.
   const ended = !continuing && !lockLost;
-  const transient = problems.length > 0 && problems.every((p) => p.retryable);
+  // OfficeRnD's daily quota spent is not retried today, but tomorrow's run must go on from here:
+  // an organization needing more than a day's quota would otherwise never finish a run.
+  const transient =
+    problems.length > 0 && problems.every((p) => p.retryable || p.code === "quota_exhausted");
   if (ended && hooks.mayWrite())
     await rememberConflicts(deps, run.runId, ctx, names, progress, problems);
   const written = names.reduce((sum, n) => sum + progressOf(progress, n).written, 0);

@@ -1,4 +1,5 @@
 import { readBackupError, readBackupMetadata } from "../../src/backup/metadata";
+import { loadCheckpoint } from "../../src/backup/checkpoint";
 import { runBackup } from "../../src/backup/run";
 import { setLogSink } from "../../src/logs";
 import { RESOURCE_NAMES } from "../../src/officernd/resources";
@@ -80,6 +81,9 @@ describe("a run on the live API's behaviour", () => {
     expect(result.written).toBe(0);
     expect(await updateTimes(stack.db)).toEqual(before);
     expect(result.api.budget?.day).toMatchObject({ remaining: 0 });
+    // The run's checkpoint stays: the next run (after the reset) goes on from it, so an
+    // organization needing more than one day's quota still finishes (docs/scaling.md).
+    expect((await loadCheckpoint(stack.db, 5_000))?.checkpoint.runId).toBe(result.runId);
   });
 
   it("a member whose properties are left out equals one stored with empty properties", async () => {
