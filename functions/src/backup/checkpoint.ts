@@ -38,6 +38,11 @@ export const checkpointSchema = z.object({
   /** Attempts so far that stopped at their budget and handed over. */
   continuations: z.number().int().min(0),
   resources: z.array(z.enum(RESOURCE_NAMES)),
+  /**
+   * The run failed on something passing (recorded failed): the next run starts from its position
+   * under an id of its own (backup/full-run.ts), not as this run.
+   */
+  endedFailed: z.boolean().default(false),
   updatedAt: z.instanceof(Timestamp),
 });
 export type Checkpoint = z.infer<typeof checkpointSchema>;

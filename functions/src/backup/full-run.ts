@@ -52,8 +52,11 @@ export interface FullRunOutcome {
   continuations: number;
   /** The fields of the records listed, across the run's attempts (for schema drift). */
   observed: ObservedFields;
-  /** The run ended for good: delete its checkpoint once it is recorded (endCheckpoint). */
-  clearCheckpoint: boolean;
+  /**
+   * Once the run is recorded (endCheckpoint): `clear` (it ended), `seed` (it failed on something
+   * passing: its position starts the next run), `keep` (it goes on, or its lease was lost).
+   */
+  checkpointAfter: "clear" | "seed" | "keep";
 }
 
 export interface FullRunHooks {
@@ -104,7 +107,7 @@ export async function runFullBackup(
       continuing: false,
       continuations: 0,
       observed: observedFields(new Map()),
-      clearCheckpoint: false,
+      checkpointAfter: "keep",
     };
   }
   const { checkpoint, progress } = started;
@@ -221,7 +224,7 @@ export async function runFullBackup(
     continuing,
     continuations: checkpoint.continuations,
     observed: observedFields(progress),
-    clearCheckpoint: ended && !transient,
+    checkpointAfter: !ended ? "keep" : transient ? "seed" : "clear",
   };
 }
 
@@ -280,6 +283,23 @@ async function startOrResume(
   if (saved !== null) {
     const { checkpoint } = saved;
     const abandon = options.fresh || checkpoint.continuations >= MAX_CONTINUATIONS;
+    if (!abandon && checkpoint.endedFailed) {
+      // A run that failed on something passing (OfficeRnD's 5xx, its daily quota): this run goes
+      // on from its position under its own id; the failed run keeps its record. The listing start
+      // stays the first one (documents written since are not removed).
+      const adopted: Checkpoint = {
+        ...checkpoint,
+        runId: ctx.runId,
+        trigger: ctx.trigger,
+        startedAt: Timestamp.fromDate(ctx.startedAt),
+        continuations: 0,
+        endedFailed: false,
+        updatedAt: now(ctx),
+      };
+      await saveCheckpoint(deps.db, adopted, timeout);
+      logs.backupProgress({ runId: ctx.runId, phase: "resumed", after: checkpoint.runId });
+      return { checkpoint: adopted, progress: startedOver(consistent(saved.progress)) };
+    }
     if (!abandon) {
       logs.backupProgress({
         runId: checkpoint.runId,
@@ -305,10 +325,21 @@ async function startOrResume(
     listingStartedAt,
     continuations: 0,
     resources: [...names],
+    endedFailed: false,
     updatedAt: now(ctx),
   };
   await saveCheckpoint(deps.db, checkpoint, timeout);
   return { checkpoint, progress: new Map() };
+}
+
+/** A failed run's progress, as a new run's start: its position, not its work (counts reset). */
+function startedOver(
+  progress: Map<ResourceName, ResourceProgress>,
+): Map<ResourceName, ResourceProgress> {
+  for (const p of progress.values()) {
+    Object.assign(p, { missing: 0, changed: 0, written: 0, removed: 0, writeConflicts: 0 });
+  }
+  return progress;
 }
 
 /**
@@ -348,9 +379,25 @@ async function rememberConflicts(
   }
 }
 
-/** Deletes the ended run's checkpoint, once the run is recorded (a crash before keeps it). */
-export async function endCheckpoint(deps: BackupDeps, runId: string): Promise<void> {
-  await clearCheckpoint(deps.db, firestoreTimeout(deps)).catch((error: unknown) => {
+/**
+ * What becomes of the ended run's checkpoint, once the run is recorded (a crash before keeps it
+ * as it was): deleted, or marked as the starting position of the next run.
+ */
+export async function endCheckpoint(
+  deps: BackupDeps,
+  runId: string,
+  after: "clear" | "seed",
+): Promise<void> {
+  const timeout = firestoreTimeout(deps);
+  const ended =
+    after === "clear"
+      ? clearCheckpoint(deps.db, timeout)
+      : loadCheckpoint(deps.db, timeout).then((saved) =>
+          saved?.checkpoint.runId === runId
+            ? saveCheckpoint(deps.db, { ...saved.checkpoint, endedFailed: true }, timeout)
+            : undefined,
+        );
+  await ended.catch((error: unknown) => {
     logs.backupProgress({ runId, phase: "checkpoint_kept", reason: String(error) });
   });
 }

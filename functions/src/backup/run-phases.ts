@@ -152,8 +152,17 @@ async function runFull(
       continuations,
       schemaDrift: carried.schemaDrift,
     },
-    afterRecord: full.clearCheckpoint ? () => endCheckpoint(deps, full.runId) : undefined,
+    afterRecord: afterRecordOf(deps, full.runId, full.checkpointAfter),
   };
+}
+
+/** What becomes of a full run's checkpoint once the run is recorded. */
+function afterRecordOf(
+  deps: BackupDeps,
+  runId: string,
+  after: "clear" | "seed" | "keep",
+): PhaseOutcome["afterRecord"] {
+  return after === "keep" ? undefined : () => endCheckpoint(deps, runId, after);
 }
 
 async function runIncremental(

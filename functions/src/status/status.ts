@@ -135,7 +135,8 @@ export async function getBackupStatus(
 const CHECKPOINT_READ_TIMEOUT_MS = 10_000;
 
 function continuingRun(saved: SavedRun | null): BackupStatusResponse["backup"]["continuing"] {
-  if (saved === null) return null;
+  // A failed run's position waiting for the next run is not a run going on.
+  if (saved === null || saved.checkpoint.endedFailed) return null;
   const { checkpoint, progress } = saved;
   const resources: Record<string, { listed: number; written: number; done: boolean }> = {};
   for (const name of checkpoint.resources) {

@@ -12,6 +12,7 @@ import { recordRef } from "../../src/mirror/record-document";
 import { writeRecord } from "../../src/mirror/record-writes";
 import { beginBackup, runBackup, shouldRetry, type BackupRunResult } from "../../src/backup/run";
 import { onLogEntry, setLogSink, type LogEntry } from "../../src/logs";
+import type { OfficeRndReader } from "../../src/officernd/types";
 import { RESOURCE_NAMES, RESOURCES } from "../../src/officernd/resources";
 import {
   asRecord,
@@ -238,9 +239,10 @@ describe("failures", () => {
     // The fault clears: the next run converges.
     stack.sandbox.clearFaults();
     const next = await runBackup(stack.deps(), { trigger: "schedule" });
-    // The same run, resumed from what it had listed (a transient failure keeps the checkpoint):
-    // its totals count the repairs of both attempts and the member removed.
-    expect(next).toMatchObject({ status: "completed", runId: result.runId, written: 3 });
+    // A run of its own, going on from what the failed one had listed (its position was kept):
+    // the member removed and the repairs the failed run had not made.
+    expect(next.runId).not.toBe(result.runId);
+    expect(next).toMatchObject({ status: "completed", written: 3 - result.written });
     expect(await differences(stack.db, stack.sandbox)).toEqual([]);
     const latest = await readBackupMetadata(stack.db);
     expect(latest?.lastCompletedAt).toEqual(latest?.finishedAt);
@@ -360,9 +362,11 @@ describe("concurrency and crashes", () => {
     expect(killed.written).toBeGreaterThanOrEqual(20);
     expect(killed.written).toBeLessThan(total);
 
-    // A transient failure keeps the run's checkpoint: the retry goes on with the same run.
+    // The killed run is recorded failed; the next run, a run of its own, goes on from its
+    // saved position.
     const rerun = await runBackup(stack.deps(), { trigger: "schedule" });
-    expect(rerun).toMatchObject({ status: "completed", runId: killed.runId });
+    expect(rerun.status).toBe("completed");
+    expect(rerun.runId).not.toBe(killed.runId);
     expect(await differences(stack.db, stack.sandbox)).toEqual([]);
     expect((await runBackup(stack.deps(), { trigger: "schedule" })).written).toBe(0);
   });
@@ -388,23 +392,31 @@ describe("concurrency and crashes", () => {
   it("a document a webhook changes during the sync is left to the webhook", async () => {
     const ids = stack.sandbox.data.companies.ids();
     const lastId = ids[ids.length - 1]!;
-    const result = await runBackup(
-      stack.deps({
-        writeChunkSize: 10,
-        hooks: {
-          afterWriteChunk: async (p) => {
-            if (p.chunk !== 1) return;
-            await writeRecord(
-              stack.db,
-              "companies",
-              { _id: lastId, name: "from a webhook" },
-              { source: "webhook", now: new Date() },
-            );
-          },
-        },
-      }),
-      { trigger: "cli" },
-    );
+    // The webhook lands after the companies' page was merged (the document was absent then) and
+    // before its last chunk of writes (chunks of 10: the last id is in the last one).
+    const client = stack.reader();
+    let delivered = false;
+    const reader: OfficeRndReader = {
+      async *pages(resource, options) {
+        for await (const page of client.pages(resource, options)) {
+          yield page;
+          if (resource !== "companies" || delivered) continue;
+          delivered = true;
+          await writeRecord(
+            stack.db,
+            "companies",
+            { _id: lastId, name: "from a webhook" },
+            { source: "webhook", now: new Date() },
+          );
+        }
+      },
+      count: (resource, options) => client.count(resource, options),
+      stats: () => client.stats(),
+    };
+    const result = await runBackup(stack.deps({ reader, writeChunkSize: 10 }), {
+      trigger: "cli",
+    });
+    expect(delivered).toBe(true);
     expect(result).toMatchObject({ status: "completed", inSync: false });
     expect(result.resources.companies.conflicts).toBe(1);
     expect((await recordRef(stack.db, "companies", lastId).get()).get("name")).toBe(
