@@ -11,7 +11,6 @@ import { recordHash } from "../../src/mirror/record-hash";
 import { recordRef } from "../../src/mirror/record-document";
 import { writeRecord } from "../../src/mirror/record-writes";
 import { beginBackup, runBackup, shouldRetry, type BackupRunResult } from "../../src/backup/run";
-import { onLogEntry, setLogSink, type LogEntry } from "../../src/logs";
 import type { OfficeRndReader } from "../../src/officernd/types";
 import { RESOURCE_NAMES, RESOURCES } from "../../src/officernd/resources";
 import {
@@ -23,6 +22,7 @@ import {
   updateTimes,
   type Stack,
 } from "./helpers";
+import { captureLogs } from "../officernd/helpers";
 
 /**
  * Minimum OfficeRnD requests for a run: one per page of 50 per resource, one `/count` per
@@ -37,26 +37,18 @@ function minimumRequests(stack: Stack): { requests: number; tokenRequests: numbe
   return { requests, tokenRequests: 1 };
 }
 
-let entries: LogEntry[] = [];
-let stopListening: () => void = () => undefined;
-beforeAll(() => {
-  setLogSink(() => undefined);
-  stopListening = onLogEntry((entry) => entries.push(entry));
-});
-afterAll(() => {
-  stopListening();
-  setLogSink(null);
-});
+const logs = captureLogs();
+afterAll(() => logs.stop());
 
 let stack: Stack;
 beforeEach(async () => {
-  entries = [];
+  logs.entries.length = 0;
   stack = await startStack("engine");
 });
 afterEach(() => stack.close());
 
 const summaries = (runId: string) =>
-  entries.filter((e) => e.event === "backup_summary" && e.runId === runId);
+  logs.entries.filter((e) => e.event === "backup_summary" && e.runId === runId);
 
 async function inSyncCopy() {
   await seedFirestore(stack.db, stack.sandbox.data.snapshot());
@@ -233,7 +225,7 @@ describe("failures", () => {
 
     // No secret anywhere: logs, metadata, /errors.
     const secrets = [stack.sandbox.clientSecret, ...stack.sandbox.issuedTokens()];
-    const stored = JSON.stringify([entries, meta, errorDoc]);
+    const stored = JSON.stringify([logs.entries, meta, errorDoc]);
     for (const secret of secrets) expect(stored).not.toContain(secret);
 
     // The fault clears: the next run converges.
@@ -330,9 +322,9 @@ describe("concurrency and crashes", () => {
       error: { code: "busy", retryable: false },
     });
     expect(shouldRetry(second.result)).toBe(false);
-    expect(entries.some((e) => e.event === "backup_lock_busy" && e.heldBy === first.runId)).toBe(
-      true,
-    );
+    expect(
+      logs.entries.some((e) => e.event === "backup_lock_busy" && e.heldBy === first.runId),
+    ).toBe(true);
     const result = await first.completion;
     expect(result.status).toBe("completed");
     const runs = await listBackupRuns(stack.db, 10);
@@ -467,7 +459,7 @@ describe("what a run leaves behind", () => {
       resources: { members: { missing: 5, written: 5 } },
       api: { requests: minimumRequests(stack).requests, tokenRequests: 1 },
     });
-    const phases = entries.filter((e) => e.event === "backup_progress").map((e) => e.phase);
+    const phases = logs.entries.filter((e) => e.event === "backup_progress").map((e) => e.phase);
     expect(phases).toEqual(expect.arrayContaining(["listed", "sync"]));
   });
 });

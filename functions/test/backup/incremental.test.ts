@@ -5,10 +5,10 @@ import { takeBackupLease, leaseTiming } from "../../src/backup/lock";
 import { metadataRef, readBackupError, readBackupRuns, runsRef } from "../../src/backup/metadata";
 import { incrementalStateRef } from "../../src/backup/run-state";
 import { runBackup, type BackupRunResult } from "../../src/backup/run";
-import { onLogEntry, setLogSink, type LogEntry } from "../../src/logs";
 import { RESOURCES } from "../../src/officernd/resources";
 import type { OfficeRndReader } from "../../src/officernd/types";
 import { differences, readCollection, startStack, type Stack } from "./helpers";
+import { captureLogs } from "../officernd/helpers";
 
 /**
  * The incremental sync against the sandbox and the Firestore emulator: after a full run, only the
@@ -28,20 +28,12 @@ const SEED = {
 /** OfficeRnD's answer to a parameter a listing does not take (live, docs/officernd-api.md). */
 const REFUSED = "property modifiedAt[$gte] should not exist";
 
-let entries: LogEntry[] = [];
-let stopListening: () => void = () => undefined;
-beforeAll(() => {
-  setLogSink(() => undefined);
-  stopListening = onLogEntry((entry) => entries.push(entry));
-});
-afterAll(() => {
-  stopListening();
-  setLogSink(null);
-});
+const logs = captureLogs();
+afterAll(() => logs.stop());
 
 let stack: Stack;
 beforeEach(async () => {
-  entries = [];
+  logs.entries.length = 0;
   stack = await startStack("incremental", { seed: SEED });
 });
 afterEach(() => stack.close());
@@ -137,11 +129,11 @@ describe("an incremental run after a full run", () => {
     const stored = (await runsRef(stack.db, "incremental").doc(result.runId).get()).data();
     expect(backupMetadataSchema.parse(stored).coverage?.bookings?.read).toBe("incremental");
     // The summary is its own event, so the full backup's metrics never count it.
-    const summary = entries.find((e) => e.event === "incremental_summary");
+    const summary = logs.entries.find((e) => e.event === "incremental_summary");
     expect(summary).toMatchObject({ runId: result.runId, mode: "incremental", written: 8 });
-    expect(entries.filter((e) => e.event === "backup_summary" && e.runId === result.runId)).toEqual(
-      [],
-    );
+    expect(
+      logs.entries.filter((e) => e.event === "backup_summary" && e.runId === result.runId),
+    ).toEqual([]);
 
     // The high-water marks moved to this run's start for the types it read.
     const state = incrementalStateDocSchema.parse(
@@ -182,11 +174,11 @@ describe("an incremental run after a full run", () => {
     expect(
       (await readCollection(stack.db, "bookings")).get(booking ?? "")?.data.x_note,
     ).toBeUndefined();
-    const summary = entries.find((e) => e.event === "incremental_summary");
+    const summary = logs.entries.find((e) => e.event === "incremental_summary");
     expect(summary?.message).toMatch(/full backup only: .*bookings \(filter_refused\)/);
-    expect(entries.some((e) => e.phase === "full_backup_only" && e.resource === "bookings")).toBe(
-      true,
-    );
+    expect(
+      logs.entries.some((e) => e.phase === "full_backup_only" && e.resource === "bookings"),
+    ).toBe(true);
     // The refused type's high-water mark stays the full run's.
     const state = incrementalStateDocSchema.parse(
       (await incrementalStateRef(stack.db).get()).data(),

@@ -5,9 +5,9 @@ import { metadataRef, runsRef } from "../../src/backup/metadata";
 import { runBackup } from "../../src/backup/run";
 import { schemaFieldsRef } from "../../src/backup/run-state";
 import { compareFieldSets } from "../../src/backup/schema-drift";
-import { onLogEntry, setLogSink, type LogEntry } from "../../src/logs";
 import type { ResourceName } from "../../src/officernd/resources";
 import { getBackupStatus } from "../../src/status";
+import { captureLogs } from "../officernd/helpers";
 import { startStack, type Stack } from "./helpers";
 
 /**
@@ -17,20 +17,12 @@ import { startStack, type Stack } from "./helpers";
  * Firestore emulator; the comparison itself is pure and tested on its own below.
  */
 
-let entries: LogEntry[] = [];
-let stopListening: () => void = () => undefined;
-beforeAll(() => {
-  setLogSink(() => undefined);
-  stopListening = onLogEntry((entry) => entries.push(entry));
-});
-afterAll(() => {
-  stopListening();
-  setLogSink(null);
-});
+const logs = captureLogs();
+afterAll(() => logs.stop());
 
 let stack: Stack;
 beforeEach(async () => {
-  entries = [];
+  logs.entries.length = 0;
   stack = await startStack("schema-drift", {
     seed: { members: 80, companies: 20, opportunities: 30, locations: 3, events: 10, bookings: 60 },
   });
@@ -76,7 +68,9 @@ describe("schema drift between runs", () => {
     expect(history.schemaDrift).toEqual(second.schemaDrift);
     const metadata = backupMetadataSchema.parse((await metadataRef(stack.db).get()).data());
     expect(metadata.schemaDrift).toEqual(second.schemaDrift);
-    const summary = entries.find((e) => e.event === "backup_summary" && e.runId === second.runId);
+    const summary = logs.entries.find(
+      (e) => e.event === "backup_summary" && e.runId === second.runId,
+    );
     expect(summary?.schemaDrift).toEqual(second.schemaDrift);
 
     // The status keeps the latest change per type after a run that finds none.
