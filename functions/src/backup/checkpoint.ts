@@ -108,6 +108,21 @@ export async function saveProgress(
   await within(progressRef(db, resource).set({ ...progress, runId }), timeoutMs);
 }
 
+/** A new run taking over a failed run's positions: its header and every position, at once. */
+export async function saveAdopted(
+  db: Firestore,
+  checkpoint: Checkpoint,
+  progress: ReadonlyMap<ResourceName, ResourceProgress>,
+  timeoutMs: number,
+): Promise<void> {
+  const batch = db.batch();
+  batch.set(checkpointRef(db), checkpoint);
+  for (const [resource, p] of progress) {
+    batch.set(progressRef(db, resource), { ...p, runId: checkpoint.runId });
+  }
+  await within(batch.commit(), timeoutMs);
+}
+
 /** Deletes the checkpoint (the run ended, or `run --fresh` abandons it). */
 export async function clearCheckpoint(db: Firestore, timeoutMs: number): Promise<void> {
   const batch = db.batch();

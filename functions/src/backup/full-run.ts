@@ -5,6 +5,7 @@ import {
   clearCheckpoint,
   loadCheckpoint,
   MAX_CONTINUATIONS,
+  saveAdopted,
   saveCheckpoint,
   saveProgress,
   type Checkpoint,
@@ -296,11 +297,19 @@ async function startOrResume(
         endedFailed: false,
         updatedAt: now(ctx),
       };
-      await saveCheckpoint(deps.db, adopted, timeout);
+      const progress = startedOver(consistent(saved.progress));
+      // Header and positions at once: positions left under the old id would be ignored.
+      await saveAdopted(deps.db, adopted, progress, timeout);
       logs.backupProgress({ runId: ctx.runId, phase: "resumed", after: checkpoint.runId });
-      return { checkpoint: adopted, progress: startedOver(consistent(saved.progress)) };
+      return { checkpoint: adopted, progress };
     }
-    if (!abandon) {
+    // Every resource listed, checked and settled: the run ended (a crash before its checkpoint
+    // was cleared); resuming it would read nothing and skip today's backup.
+    const done = names.every((n) => {
+      const p = saved.progress.get(n);
+      return p !== undefined && p.listed && p.counted && p.settled;
+    });
+    if (!abandon && !done) {
       logs.backupProgress({
         runId: checkpoint.runId,
         phase: "resumed",
@@ -314,7 +323,9 @@ async function startOrResume(
       phase: "abandoned",
       reason: options.fresh
         ? "a fresh run was asked for"
-        : `continued ${checkpoint.continuations} times without ending`,
+        : done
+          ? "it had ended"
+          : `continued ${checkpoint.continuations} times without ending`,
     });
     await clearCheckpoint(deps.db, timeout);
   }
@@ -332,11 +343,19 @@ async function startOrResume(
   return { checkpoint, progress: new Map() };
 }
 
-/** A failed run's progress, as a new run's start: its position, not its work (counts reset). */
+/**
+ * A failed run's progress, as a new run's start: its positions, not its work (counts reset). A
+ * resource whose removals were held back (a guard, a short listing) is read again from the
+ * start: its hold is what the new run must look at afresh.
+ */
 function startedOver(
   progress: Map<ResourceName, ResourceProgress>,
 ): Map<ResourceName, ResourceProgress> {
-  for (const p of progress.values()) {
+  for (const [name, p] of progress) {
+    if (p.holds.length > 0 || p.unverified !== null) {
+      progress.set(name, emptyProgress());
+      continue;
+    }
     Object.assign(p, { missing: 0, changed: 0, written: 0, removed: 0, writeConflicts: 0 });
   }
   return progress;

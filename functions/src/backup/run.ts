@@ -62,7 +62,7 @@ import {
   releaseBackupLock,
   takeBackupLease,
   type LeaseHolder,
-  type LeaseTiming,
+  type LeaseHeartbeat,
   type LockAttempt,
 } from "./lock";
 import { newRunId, safeErrorMessage } from "./metadata";
@@ -196,12 +196,16 @@ export async function beginBackup(deps: BackupDeps, options: BackupOptions): Pro
     // Once the budget is spent, recording and releasing must fit in what is left of the margin.
     const stepMs = () =>
       budget.spent ? Math.min(firestoreTimeout(deps), WIND_DOWN_STEP_MS) : firestoreTimeout(deps);
+    // Renewed until the run is recorded and its checkpoint settled, so no other attempt takes
+    // the lease over and resumes a run that is ending.
+    const lease = keepLeaseAlive(deps.db, holder, now, timing);
     try {
-      const { result, afterRecord } = await execute(ctx, holder, timing, budget, stepMs);
+      const { result, afterRecord } = await execute(ctx, lease, budget, stepMs);
       const recorded = await recordRun({ ...deps, firestoreTimeoutMs: stepMs() }, result);
       await afterRecord?.();
       return recorded;
     } finally {
+      lease.stop();
       budget.dispose();
       // Bounded: when Firestore is down the lease stays until it lapses (seconds).
       await within(releaseBackupLock(deps.db, holder), stepMs()).catch(() => false);
@@ -219,13 +223,11 @@ export async function beginBackup(deps: BackupDeps, options: BackupOptions): Pro
  */
 async function execute(
   ctx: RunContext,
-  holder: LeaseHolder,
-  timing: LeaseTiming,
+  lease: LeaseHeartbeat,
   budget: TimeBudget,
   stepMs: () => number,
 ): Promise<{ result: BackupRunResult; afterRecord?: () => Promise<void> }> {
   const progress: Progress = { plan: null, written: 0, continuations: null };
-  const lease = keepLeaseAlive(ctx.deps.db, holder, ctx.now, timing);
   const halt = new AbortController();
   const hooks = ctx.deps.hooks;
   // The fields of the records listed, for schema drift (./schema-drift.ts).
@@ -251,14 +253,11 @@ async function execute(
     result: finish(ctx, problems, outcome),
     afterRecord,
   }));
-  try {
-    const done = await withinBudget(work, budget);
-    if (done !== null) return done;
-    halt.abort();
-    return { result: await cutOff(ctx, deps, progress, budget, stepMs) };
-  } finally {
-    lease.stop();
-  }
+  // The heartbeat goes on until the run is recorded (beginBackup stops it).
+  const done = await withinBudget(work, budget);
+  if (done !== null) return done;
+  halt.abort();
+  return { result: await cutOff(ctx, deps, progress, budget, stepMs) };
 }
 
 /** The result of a run whose phases did not stop within the grace after its budget. */

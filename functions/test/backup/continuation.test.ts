@@ -150,3 +150,27 @@ it("an attempt that lost its lease saves no position past writes it did not make
   expect(next).toMatchObject({ status: "completed", runId: lost.runId });
   expect(await differences(stack.db, stack.sandbox)).toEqual([]);
 }, 120_000);
+
+/**
+ * A run whose removals were held back on something passing (OfficeRnD's `/count` above its
+ * listing) hands its position to the next run; the held resource is read again from the start
+ * there, so the next run decides its removals afresh instead of holding them back for ever.
+ */
+it("after removals held back by a short listing, the next run reads that resource again and converges", async () => {
+  stack = await startStack("held-then-seeded");
+  expect((await runBackup(stack.deps(), { trigger: "schedule" })).status).toBe("completed");
+  const gone = stack.sandbox.data.members.ids()[0] ?? "";
+  stack.sandbox.data.members.remove(gone);
+  // Page 2 ends the listing although page 3 follows: 20 of 119 members unlisted.
+  stack.sandbox.setFault({ kind: "cut-short", resource: "members", page: 2 });
+  const held = await runBackup(stack.deps(), { trigger: "schedule" });
+  expect(held).toMatchObject({ status: "failed", error: { code: "incomplete_listing" } });
+  expect((await loadCheckpoint(stack.db, 5_000))?.checkpoint.endedFailed).toBe(true);
+  stack.sandbox.clearFaults();
+  const next = await runBackup(stack.deps(), { trigger: "schedule" });
+  expect(next).toMatchObject({ status: "completed", error: null });
+  expect(next.runId).not.toBe(held.runId);
+  expect(next.resources.members).toMatchObject({ api: 119, removed: 1 });
+  expect(await differences(stack.db, stack.sandbox)).toEqual([]);
+  expect(await loadCheckpoint(stack.db, 5_000)).toBeNull();
+}, 60_000);
