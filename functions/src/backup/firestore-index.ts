@@ -1,4 +1,4 @@
-import type { QueryDocumentSnapshot } from "firebase-admin/firestore";
+import type { DocumentSnapshot, QueryDocumentSnapshot } from "firebase-admin/firestore";
 import { recordVersion, type ResourceName } from "../officernd/resources";
 import { SYNC_FIELD, syncInfoSchema } from "../mirror/record-document";
 import { recordHash } from "../mirror/record-hash";
@@ -49,4 +49,12 @@ export function indexEntry(
     updateTime: snapshot.updateTime,
     fields,
   };
+}
+
+/** The entry of a document read by id (a lookup, a re-read); null when it does not exist. */
+export function storedEntry(resource: ResourceName, snapshot: DocumentSnapshot): IndexEntry | null {
+  const data = snapshot.data();
+  const updateTime = snapshot.updateTime;
+  if (data === undefined || updateTime === undefined) return null;
+  return indexEntry(resource, { data: () => data, updateTime });
 }

@@ -1,27 +1,19 @@
 import { Timestamp } from "firebase-admin/firestore";
 import { logs } from "../logs";
 import { perResource, RESOURCE_NAMES, type ResourceName } from "../officernd/resources";
-import {
-  clearCheckpoint,
-  loadCheckpoint,
-  MAX_CONTINUATIONS,
-  saveAdopted,
-  saveCheckpoint,
-  saveProgress,
-  type Checkpoint,
-} from "./checkpoint";
+import { saveCheckpoint, saveProgress, type Checkpoint } from "./checkpoint";
 import { readPreviousConflicts, recordConflicts } from "./conflicts";
 import { emptyResourceStats, type ResourceStats } from "./documents";
 import type { ObservedFields } from "./field-observer";
-import { listResource, type ListingOutcome } from "./listing-phase";
+import { listResource, writeStreamFor, type ListingOutcome } from "./listing-phase";
 import { firestoreProblem, lockLostProblem, LockLostError, type BackupError } from "./problems";
 import { emptyProgress, type ResourceProgress } from "./progress";
 import { CLOCK_MARGIN_MS } from "./reconcile";
 import { settleRemovals } from "./removal-phase";
+import { startOrResume, type RunStart } from "./run-resume";
 import { firestoreTimeout, type BackupDeps } from "./run-deps";
 import { progressStats, resourceProblems } from "./stream-result";
 import type { TimeBudget } from "./time-budget";
-import { WriteStream } from "./write-stream";
 
 /**
  * A full run, resumable: listing (./listing-phase.ts: read, diff and write creates and updates as
@@ -29,15 +21,12 @@ import { WriteStream } from "./write-stream";
  * conflicts for the next run. Its position is saved in a checkpoint (./checkpoint.ts), so a run
  * that reaches its time budget ends as `continuing` and the next attempt (a Cloud Tasks
  * continuation, the next CLI `run`, Cloud Scheduler's retry, a run after a crash) goes on from
- * there with the same run id; the checkpoint is deleted when the run ends, completed or failed.
+ * there with the same run id; when the run ends its checkpoint is deleted, or, after a failure
+ * on something passing, kept as the next run's starting position (./run-resume.ts).
  */
 
-export interface FullRunContext {
-  runId: string;
-  trigger: Checkpoint["trigger"];
-  startedAt: Date;
-  now: () => Date;
-}
+/** Who the attempt is (a resumed run takes on the identity of the run it goes on with). */
+export type FullRunContext = RunStart;
 
 export interface FullRunOutcome {
   /** The run id and start of the logical run (a resumed one keeps its first attempt's). */
@@ -76,7 +65,7 @@ export interface FullRunHooks {
   }) => void;
 }
 
-/** Starts or resumes the full run; never throws for an expected failure. */
+/** Starts or resumes the full run (./run-resume.ts); never throws for an expected failure. */
 export async function runFullBackup(
   deps: BackupDeps,
   ctx: FullRunContext,
@@ -143,14 +132,7 @@ export async function runFullBackup(
         continuing = true;
         break;
       }
-      const stream = new WriteStream(deps.db, progressOf(progress, name), {
-        chunkSize: Math.max(1, deps.writeChunkSize ?? 500),
-        chunkTimeoutMs: timeout,
-        now: ctx.now,
-        bulkWriter: deps.bulkWriter,
-        beforeChunk: hooks.assertLease,
-        afterChunk: hooks.afterChunk,
-      });
+      const stream = writeStreamFor(deps, run, progressOf(progress, name));
       try {
         await settleRemovals(deps, run, name, progressOf(progress, name), stream);
         // Decided and done: an attempt that goes on does not decide them again.
@@ -271,109 +253,6 @@ function mergeStreams(
   };
 }
 
-/** The saved run to go on with, or a new one (whose checkpoint is saved now). */
-async function startOrResume(
-  deps: BackupDeps,
-  ctx: FullRunContext,
-  names: readonly ResourceName[],
-  listingStartedAt: number,
-  options: { fresh: boolean },
-): Promise<{ checkpoint: Checkpoint; progress: Map<ResourceName, ResourceProgress> }> {
-  const timeout = firestoreTimeout(deps);
-  const saved = await loadCheckpoint(deps.db, timeout);
-  if (saved !== null) {
-    const { checkpoint } = saved;
-    const abandon = options.fresh || checkpoint.continuations >= MAX_CONTINUATIONS;
-    if (!abandon && checkpoint.endedFailed) {
-      // A run that failed on something passing (OfficeRnD's 5xx, its daily quota): this run goes
-      // on from its position under its own id; the failed run keeps its record. The listing start
-      // stays the first one (documents written since are not removed).
-      const adopted: Checkpoint = {
-        ...checkpoint,
-        runId: ctx.runId,
-        trigger: ctx.trigger,
-        startedAt: Timestamp.fromDate(ctx.startedAt),
-        continuations: 0,
-        endedFailed: false,
-        updatedAt: now(ctx),
-      };
-      const progress = startedOver(consistent(saved.progress));
-      // Header and positions at once: positions left under the old id would be ignored.
-      await saveAdopted(deps.db, adopted, progress, timeout);
-      logs.backupProgress({ runId: ctx.runId, phase: "resumed", after: checkpoint.runId });
-      return { checkpoint: adopted, progress };
-    }
-    // Every resource listed, checked and settled: the run ended (a crash before its checkpoint
-    // was cleared); resuming it would read nothing and skip today's backup.
-    const done = names.every((n) => {
-      const p = saved.progress.get(n);
-      return p !== undefined && p.listed && p.counted && p.settled;
-    });
-    if (!abandon && !done) {
-      logs.backupProgress({
-        runId: checkpoint.runId,
-        phase: "resumed",
-        continuation: checkpoint.continuations,
-        attemptRunId: ctx.runId,
-      });
-      return { checkpoint, progress: consistent(saved.progress) };
-    }
-    logs.backupProgress({
-      runId: checkpoint.runId,
-      phase: "abandoned",
-      reason: options.fresh
-        ? "a fresh run was asked for"
-        : done
-          ? "it had ended"
-          : `continued ${checkpoint.continuations} times without ending`,
-    });
-    await clearCheckpoint(deps.db, timeout);
-  }
-  const checkpoint: Checkpoint = {
-    runId: ctx.runId,
-    trigger: ctx.trigger,
-    startedAt: Timestamp.fromDate(ctx.startedAt),
-    listingStartedAt,
-    continuations: 0,
-    resources: [...names],
-    endedFailed: false,
-    updatedAt: now(ctx),
-  };
-  await saveCheckpoint(deps.db, checkpoint, timeout);
-  return { checkpoint, progress: new Map() };
-}
-
-/**
- * A failed run's progress, as a new run's start: its positions, not its work (counts reset). A
- * resource whose removals were held back (a guard, a short listing) is read again from the
- * start: its hold is what the new run must look at afresh.
- */
-function startedOver(
-  progress: Map<ResourceName, ResourceProgress>,
-): Map<ResourceName, ResourceProgress> {
-  for (const [name, p] of progress) {
-    if (p.holds.length > 0 || p.unverified !== null) {
-      progress.set(name, emptyProgress());
-      continue;
-    }
-    Object.assign(p, { missing: 0, changed: 0, written: 0, removed: 0, writeConflicts: 0 });
-  }
-  return progress;
-}
-
-/**
- * A resource whose saved position cannot be resumed (records merged, but no cursor to go on
- * from, and the listing not ended) starts over: listing it again is only slower.
- */
-function consistent(
-  progress: Map<ResourceName, ResourceProgress>,
-): Map<ResourceName, ResourceProgress> {
-  for (const [name, p] of progress) {
-    if (!p.listed && p.cursor === null && p.lastId !== null) progress.set(name, emptyProgress());
-  }
-  return progress;
-}
-
 /** The run ended: what it left alone, for the next run to repair if it finds it again. */
 async function rememberConflicts(
   deps: BackupDeps,
@@ -396,45 +275,4 @@ async function rememberConflicts(
       firestoreProblem("firestore_write", "could not record this run's conflicts", error),
     );
   }
-}
-
-/**
- * What becomes of the ended run's checkpoint, once the run is recorded (a crash before keeps it
- * as it was): deleted, or marked as the starting position of the next run.
- */
-export async function endCheckpoint(
-  deps: BackupDeps,
-  runId: string,
-  after: "clear" | "seed",
-): Promise<void> {
-  const timeout = firestoreTimeout(deps);
-  const ended =
-    after === "clear"
-      ? clearCheckpoint(deps.db, timeout)
-      : loadCheckpoint(deps.db, timeout).then((saved) =>
-          saved?.checkpoint.runId === runId
-            ? saveCheckpoint(deps.db, { ...saved.checkpoint, endedFailed: true }, timeout)
-            : undefined,
-        );
-  await ended.catch((error: unknown) => {
-    logs.backupProgress({ runId, phase: "checkpoint_kept", reason: String(error) });
-  });
-}
-
-/**
- * An attempt cut off at its time budget (./run.ts) hands its run over as one that stopped at the
- * budget would: the checkpoint (saved after each chunk) counts one more hand-over. Null when the
- * checkpoint is not this run's (nothing to hand over). Returns the hand-overs before this one.
- */
-export async function handOverCutOff(deps: BackupDeps, runId: string): Promise<number | null> {
-  const timeout = firestoreTimeout(deps);
-  const saved = await loadCheckpoint(deps.db, timeout);
-  if (saved === null || saved.checkpoint.runId !== runId) return null;
-  const { checkpoint } = saved;
-  await saveCheckpoint(
-    deps.db,
-    { ...checkpoint, continuations: checkpoint.continuations + 1, updatedAt: Timestamp.now() },
-    timeout,
-  );
-  return checkpoint.continuations;
 }

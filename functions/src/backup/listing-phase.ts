@@ -74,14 +74,7 @@ export async function listResource(
 ): Promise<ListingOutcome> {
   const started = performance.now();
   const signal = run.controller.signal;
-  const stream = new WriteStream(deps.db, progress, {
-    chunkSize: Math.max(1, deps.writeChunkSize ?? 500),
-    chunkTimeoutMs: firestoreTimeout(deps),
-    now: run.now,
-    bulkWriter: deps.bulkWriter,
-    beforeChunk: run.assertLease,
-    afterChunk: run.afterChunk,
-  });
+  const stream = writeStreamFor(deps, run, progress);
   const outcome: ListingOutcome = {
     resource,
     apiError: null,
@@ -219,6 +212,22 @@ export async function listResource(
     durationMs: Math.round(performance.now() - started),
   });
   return outcome;
+}
+
+/** The run's writes for one resource: its chunk size, deadline, lease check and hooks. */
+export function writeStreamFor(
+  deps: BackupDeps,
+  run: Pick<ListingRun, "now" | "assertLease" | "afterChunk">,
+  progress: ResourceProgress,
+): WriteStream {
+  return new WriteStream(deps.db, progress, {
+    chunkSize: Math.max(1, deps.writeChunkSize ?? 500),
+    chunkTimeoutMs: firestoreTimeout(deps),
+    now: run.now,
+    bulkWriter: deps.bulkWriter,
+    beforeChunk: run.assertLease,
+    afterChunk: run.afterChunk,
+  });
 }
 
 /** Removal candidates a run keeps (ids): enough for BACKUP_MAX_REMOVALS and the conflicts. */

@@ -5,7 +5,7 @@ import type { RecordWrite } from "../mirror/bulk-writes";
 import { within } from "../mirror/deadline";
 import { recordRef, withNormalizedId } from "../mirror/record-document";
 import { compareIds, type FirestoreCursor } from "./firestore-cursor";
-import { indexEntry, type IndexEntry } from "./firestore-index";
+import { storedEntry, type IndexEntry } from "./firestore-index";
 import { keepId, type ResourceProgress } from "./progress";
 import { decideRecord } from "./record-decision";
 import { DuplicateRecordError, type OrphanPolicy } from "./reconcile";
@@ -141,10 +141,8 @@ export class ResourceMerge {
       recordRef(this.db, this.resource, id).get(),
       this.options.lookupTimeoutMs,
     );
-    const data = snapshot.data();
-    const updateTime = snapshot.updateTime;
-    if (data === undefined || updateTime === undefined) return null;
-    const entry = indexEntry(this.resource, { data: () => data, updateTime });
+    const entry = storedEntry(this.resource, snapshot);
+    if (entry === null) return null;
     const p = this.progress;
     if (p.lastId !== null && compareIds(id, p.lastId) < 0) {
       // The cursor passed it as a candidate (or counted it uncounted, under `mark`): undo that.

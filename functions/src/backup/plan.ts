@@ -78,6 +78,18 @@ export function guardRemovals(counts: RemovalCounts, config: PlanConfig): string
   return null;
 }
 
+/** Records stored as sent that differ from our schema: worth knowing, never a failure. */
+export function driftWarning(
+  resource: ResourceName,
+  drifted: number,
+  examples: readonly string[],
+): string {
+  return (
+    `${resource}: ${drifted} record(s) differ from the expected schema and were stored as ` +
+    `OfficeRnD sent them (e.g. ${examples.join(", ")})`
+  );
+}
+
 export function addNote(stats: ResourceStats, note: string): void {
   stats.error = stats.error === null ? note : `${stats.error}; ${note}`;
 }
@@ -126,10 +138,7 @@ export function planSync(reads: readonly ResourceRead[], config: PlanConfig): Sy
       deferred[read.resource] = diff.deferred.map((d) => d.id);
       if (diff.drifted > 0) {
         stats.drifted = diff.drifted;
-        // Stored as sent; worth knowing (our schema is out of date), never a failure.
-        stats.warning =
-          `${read.resource}: ${diff.drifted} record(s) differ from the expected schema and were ` +
-          `stored as OfficeRnD sent them (e.g. ${diff.driftExamples.join(", ")})`;
+        stats.warning = driftWarning(read.resource, diff.drifted, diff.driftExamples);
       }
     }
   }

@@ -3,7 +3,7 @@ import type { ResourceName } from "../officernd/resources";
 import type { RecordWrite } from "../mirror/bulk-writes";
 import { within } from "../mirror/deadline";
 import { recordRef } from "../mirror/record-document";
-import { indexEntry } from "./firestore-index";
+import { storedEntry } from "./firestore-index";
 import { guardRemovals } from "./plan";
 import { keepId, type RemovalHold, type ResourceProgress } from "./progress";
 import { firestoreTimeout, type BackupDeps } from "./run-deps";
@@ -48,13 +48,11 @@ export async function settleRemovals(
       .map((id) => recordRef(deps.db, resource, id));
     const snapshots = await within(deps.db.getAll(...refs), firestoreTimeout(deps));
     for (const snapshot of snapshots) {
-      const data = snapshot.data();
-      const updateTime = snapshot.updateTime;
-      if (data === undefined || updateTime === undefined) continue;
-      const base = indexEntry(resource, { data: () => data, updateTime });
+      const base = storedEntry(resource, snapshot);
+      if (base === null) continue;
       if (base.removed && policy === "mark") continue;
       const id = snapshot.id;
-      if (updateTime.toMillis() > run.listingStartedAt && !(repairs?.has(id) ?? false)) {
+      if (base.updateTime.toMillis() > run.listingStartedAt && !(repairs?.has(id) ?? false)) {
         progress.deferred += 1;
         keepId(progress.deferredIds, id);
         continue;

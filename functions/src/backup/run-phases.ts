@@ -1,7 +1,8 @@
 import { logs } from "../logs";
 import type { BackupTrigger, RunMode } from "./documents";
 import type { ObservedFields } from "./field-observer";
-import { endCheckpoint, runFullBackup } from "./full-run";
+import { runFullBackup } from "./full-run";
+import { endCheckpoint } from "./run-resume";
 import type { LeaseHeartbeat } from "./lock";
 import type { SyncPlan } from "./plan";
 import {

@@ -70,7 +70,7 @@ import { observeFields } from "./field-observer";
 import type { SyncPlan } from "./plan";
 import { firestoreProblem, LockLostError, timeBudgetProblem, type BackupError } from "./problems";
 import { loadCheckpoint } from "./checkpoint";
-import { handOverCutOff } from "./full-run";
+import { handOverCutOff } from "./run-resume";
 import { runPhases, type Progress } from "./run-phases";
 import { recordRun } from "./record-phase";
 import { firestoreTimeout, type BackupDeps, type BackupOptions } from "./run-deps";

@@ -1,7 +1,7 @@
 import type { ResourceName } from "../officernd/resources";
 import { emptyResourceStats, type ResourceStats } from "./documents";
 import type { ListingOutcome } from "./listing-phase";
-import { addNote } from "./plan";
+import { addNote, driftWarning } from "./plan";
 import {
   apiProblem,
   describeError,
@@ -31,10 +31,7 @@ export function progressStats(resource: ResourceName, progress: ResourceProgress
   stats.guarded = progress.holds.some((h) => h.code === "shrink_guard");
   if (progress.drifted > 0) {
     stats.drifted = progress.drifted;
-    // Stored as sent; worth knowing (our schema is out of date), never a failure.
-    stats.warning =
-      `${resource}: ${progress.drifted} record(s) differ from the expected schema and were stored as ` +
-      `OfficeRnD sent them (e.g. ${progress.driftExamples.join(", ")})`;
+    stats.warning = driftWarning(resource, progress.drifted, progress.driftExamples);
   }
   return stats;
 }
