@@ -8,9 +8,9 @@ import { OfficeRndError } from "./types";
  * (CommonJS, typed, widely used) bounds the requests in flight (`maxConcurrent`) while the
  * resources are read side by side; a gate in front of each request, passed by one request at a
  * time, applies the timing of ./rate-limit.ts, where the tighter of two limits wins:
- * - our own ceiling, `readsPerMinute` (OFFICERND_READS_PER_MINUTE): starts at least
- *   60 000 / readsPerMinute ms apart, leaving room in the organization's budget for its other
- *   integrations;
+ * - our own ceiling, `readsPerMinute` (OFFICERND_READS_PER_MINUTE): at most that many starts in
+ *   any 60 s (a sliding window; evenly spaced for a minute after a 429), leaving room in the
+ *   organization's budget for its other integrations;
  * - OfficeRnD's own figures, from the rate-limit headers of its answers: wait when the minute's
  *   budget runs low or out, or after a 429; fail at once when the daily quota is spent.
  */
@@ -18,6 +18,8 @@ import { OfficeRndError } from "./types";
 export interface ReadLimiterOptions {
   readsPerMinute: number;
   maxConcurrent: number;
+  /** The ceiling's window (tests shorten it); default a minute. */
+  windowMs?: number;
   /** Clock for the budget (tests). */
   now?: () => number;
 }
@@ -47,8 +49,6 @@ export interface ReadLimiter {
   spentMinuteResetInMs(): number | null;
   /** The latest figures say the daily quota is spent. */
   dayExhausted(): boolean;
-  /** Spacing between request starts under our own ceiling. */
-  readonly intervalMs: number;
   stats(): ReadLimiterStats;
   budget(): ReadBudgetReport;
   /** Drops timers; queued jobs still run (cancelled ones end at once). */
@@ -71,9 +71,11 @@ export function createReadLimiter(options: ReadLimiterOptions): ReadLimiter {
   if (!(options.readsPerMinute > 0)) throw new Error("readsPerMinute must be > 0");
   if (!(options.maxConcurrent >= 1)) throw new Error("maxConcurrent must be ≥ 1");
   const now = options.now ?? Date.now;
-  const intervalMs = Math.ceil(60_000 / options.readsPerMinute);
   const bottleneck = new Bottleneck({ maxConcurrent: Math.floor(options.maxConcurrent) });
-  const budget = new ReadBudget({ minIntervalMs: intervalMs });
+  const budget = new ReadBudget({
+    readsPerWindow: options.readsPerMinute,
+    windowMs: options.windowMs ?? 60_000,
+  });
   const stats: ReadLimiterStats = { started: 0, maxInFlight: 0, queuedMs: 0, budgetWaitMs: 0 };
   let inFlight = 0;
   const stopped = new AbortController();
@@ -91,7 +93,6 @@ export function createReadLimiter(options: ReadLimiterOptions): ReadLimiter {
   }
 
   return {
-    intervalMs,
     schedule<T>(fn: (queuedMs: number) => Promise<T>, signal?: AbortSignal): Promise<T> {
       const queuedAt = now();
       const cancel = signal ? AbortSignal.any([signal, stopped.signal]) : stopped.signal;

@@ -8,10 +8,19 @@ import { z } from "zod";
  * documented either: without it, the minute window's reset says when to try again.
  *
  * `ReadBudget` turns those figures (and our own ceiling) into waits: requests go out as fast as
- * our ceiling allows while the minute budget is comfortable, are spread over the rest of the window when it runs low, and wait for the
- * window to reset when it is spent, so a 429 the headers announced is never provoked. A spent
- * daily quota ends the run at once (`quotaExhausted`): waiting hours inside a function is no
- * option, and retrying would spend nothing but time.
+ * our ceiling allows while the minute budget is comfortable, are spread over the rest of the
+ * window when it runs low, and wait for the window to reset when it is spent, so a 429 the
+ * headers announced is never provoked. A spent daily quota ends the run at once
+ * (`quotaExhausted`): waiting hours inside a function is no option, and retrying would spend
+ * nothing but time.
+ *
+ * Our own ceiling (OFFICERND_READS_PER_MINUTE) is a sliding window: at most that many starts in
+ * any 60 s. That is exactly "N reads a minute" whichever minute OfficeRnD counts, so it leaves
+ * other integrations the same room as even spacing did, without making a run that needs fewer
+ * reads than a minute's budget wait between them (even spacing made three listings read side by
+ * side share one start every 150 ms, and the longest one's cursor chain wait for its turn).
+ * After a 429 our view of the budget was wrong (another integration spends it too): until a
+ * window has passed, starts are spaced evenly again, so a paused queue does not burst.
  */
 
 export const RATE_WINDOWS = ["minute", "day"] as const;
@@ -89,8 +98,10 @@ export type BudgetVerdict =
   | { kind: "quota_exhausted"; resetAt: number | null };
 
 export interface ReadBudgetOptions {
-  /** Our own ceiling: at least this long between request starts. Default 0. */
-  minIntervalMs?: number;
+  /** Our own ceiling: at most this many starts in any `windowMs`. Default: none. */
+  readsPerWindow?: number;
+  /** The ceiling's sliding window. Default 60 s (a minute; shorter in tests). */
+  windowMs?: number;
   /**
    * Below this share of the minute's limit, requests are spread over the rest of the window
    * instead of sent at once. Default 0.2.
@@ -114,14 +125,20 @@ export class ReadBudget {
   };
   private used = 0;
   private pausedUntil = 0;
+  /** After a 429: starts are spaced evenly until then. */
+  private carefulUntil = 0;
   private lastStart = 0;
-  private readonly minIntervalMs: number;
+  /** The latest starts, oldest first (at most `readsPerWindow` of them). */
+  private readonly starts: number[] = [];
+  private readonly readsPerWindow: number;
+  private readonly windowMs: number;
   private readonly lowShare: number;
   private readonly marginMs: number;
   private readonly unknownResetMs: number;
 
   constructor(options: ReadBudgetOptions = {}) {
-    this.minIntervalMs = options.minIntervalMs ?? 0;
+    this.readsPerWindow = Math.floor(options.readsPerWindow ?? Number.POSITIVE_INFINITY);
+    this.windowMs = options.windowMs ?? 60_000;
     this.lowShare = options.lowShare ?? 0.2;
     this.marginMs = options.resetMarginMs ?? 250;
     this.unknownResetMs = options.unknownResetMs ?? 60_000;
@@ -152,6 +169,14 @@ export class ReadBudget {
   /** OfficeRnD answered 429: nothing starts before `ms` from now. */
   pauseFor(ms: number, now: number): void {
     this.pausedUntil = Math.max(this.pausedUntil, now + Math.max(0, ms));
+    this.carefulUntil = Math.max(this.carefulUntil, this.pausedUntil + this.windowMs);
+  }
+
+  /** Spacing of starts while careful (after a 429): the ceiling spread evenly. */
+  get evenIntervalMs(): number {
+    return Number.isFinite(this.readsPerWindow)
+      ? Math.ceil(this.windowMs / this.readsPerWindow)
+      : 0;
   }
 
   /**
@@ -182,9 +207,14 @@ export class ReadBudget {
     if (now < this.pausedUntil) {
       return { kind: "wait", ms: this.pausedUntil - now, why: "OfficeRnD answered 429" };
     }
-    const ceiling = this.lastStart + this.minIntervalMs;
-    if (this.used > 0 && now < ceiling) {
-      return { kind: "wait", ms: ceiling - now, why: "our own reads-per-minute ceiling" };
+    const oldest = this.starts[0];
+    if (this.starts.length >= this.readsPerWindow && oldest !== undefined) {
+      const frees = oldest + this.windowMs;
+      if (now < frees) return { kind: "wait", ms: frees - now, why: "our own reads-per-minute ceiling" };
+    }
+    if (now < this.carefulUntil && this.used > 0) {
+      const next = this.lastStart + this.evenIntervalMs;
+      if (now < next) return { kind: "wait", ms: next - now, why: "spacing reads after a 429" };
     }
     const minute = this.windows.minute;
     if (minute === null || minute.resetAt === null || now >= minute.resetAt) return { kind: "go" };
@@ -206,6 +236,9 @@ export class ReadBudget {
   started(now: number): void {
     this.used += 1;
     this.lastStart = now;
+    if (!Number.isFinite(this.readsPerWindow)) return;
+    this.starts.push(now);
+    if (this.starts.length > this.readsPerWindow) this.starts.shift();
   }
 
   report(): ReadBudgetReport {
