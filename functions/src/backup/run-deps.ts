@@ -60,10 +60,11 @@ export interface BackupOptions {
    */
   fresh?: boolean;
   /**
-   * A continuation task's run: go on with this run's checkpoint, and do nothing (nothing
-   * recorded) when it has ended meanwhile, instead of starting a new run under its id.
+   * A continuation task's run: go on with this run's checkpoint from this hand-over, and do
+   * nothing (nothing recorded) when the run has ended or another attempt (a duplicate delivery,
+   * a scheduled retry) has taken it further meanwhile. Checked under the lease.
    */
-  resumeOnly?: string;
+  resumeOnly?: { runId: string; continuation: number };
 }
 
 /** The longest wait for one Firestore step of a run. */

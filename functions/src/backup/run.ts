@@ -284,25 +284,35 @@ async function cutOff(
 }
 
 /**
- * A continuation whose run ended before it got the lease (another attempt finished it): the
- * lease is released and nothing is run or recorded. Null when the run's checkpoint is there.
+ * A continuation whose hand-over is no longer the run's latest when it gets the lease: the run
+ * ended (another attempt finished it), or another attempt (a duplicate delivery of the task, a
+ * scheduled retry) went on from that hand-over already. The lease is released and nothing is run
+ * or recorded. Null when the run's checkpoint is at that hand-over.
  */
 async function nothingToResume(
   ctx: RunContext,
   holder: LeaseHolder,
-  runId: string,
+  expected: { runId: string; continuation: number },
 ): Promise<BackupRunResult | null> {
   const { db } = ctx.deps;
+  const { runId, continuation } = expected;
   const step = firestoreTimeout(ctx.deps);
   const saved = await within(loadCheckpoint(db, step), step).catch(() => undefined);
   // Unreadable: go ahead (the run resumes if its checkpoint is there, and is recorded either way).
-  if (saved === undefined || saved?.checkpoint.runId === runId) return null;
+  if (saved === undefined) return null;
+  // A failed run's position kept for the next run is not this run going on: it has ended.
+  const checkpoint = saved?.checkpoint.endedFailed ? null : saved?.checkpoint;
+  if (checkpoint?.runId === runId && checkpoint.continuations === continuation) return null;
+  const reason =
+    checkpoint?.runId === runId
+      ? `another attempt went on from hand-over ${continuation} (now ${checkpoint.continuations})`
+      : "the run has ended";
   await within(releaseBackupLock(db, holder), step).catch(() => false);
-  logs.backupProgress({ runId, phase: "continuation_skipped", reason: "the run has ended" });
+  logs.backupProgress({ runId, phase: "continuation_skipped", reason });
   return finish(ctx, [
     {
       code: "busy",
-      message: `run ${runId} has ended: nothing to continue`,
+      message: `run ${runId}: ${reason}; nothing to continue`,
       retryable: false,
       resource: null,
     },

@@ -1,11 +1,9 @@
 import { HttpsError, onCall } from "firebase-functions/v2/https";
 import { onTaskDispatched } from "firebase-functions/v2/tasks";
-import { loadCheckpoint } from "../backup/checkpoint";
 import { shouldRetry } from "../backup/run";
 import { functionTimeBudgetMs } from "../backup/time-budget";
 import { notificationParams, params } from "../config";
 import { defaultFirestore } from "../firebase";
-import { logs } from "../logs";
 import { BACKUP_TASK_FUNCTION, runBackupFromFunction } from "../wiring";
 import {
   backupTaskSchema,
@@ -59,9 +57,9 @@ export const officeRndBackupNow = onCall({ ...runOptions, maxInstances: 1 }, asy
 /**
  * Runs the manual backups that `POST /v1/office-rnd/backup` enqueued (see ../wiring.ts), and the
  * continuations of long full runs (./continuation.ts): a continuation goes on with its run's
- * checkpoint, and does nothing when that run has ended meanwhile. 1,800 s, the longest a task may
- * run (Cloud Tasks' dispatch deadline); a task whose function crashed or timed out is delivered
- * again after a minute, and resumes from the last checkpoint.
+ * checkpoint, and does nothing when that run has ended or gone on without it meanwhile.
+ * 1,800 s, the longest a task may run (Cloud Tasks' dispatch deadline); a task whose function
+ * crashed or timed out is delivered again after a minute, and resumes from the last checkpoint.
  */
 export const officeRndBackupTask = onTaskDispatched(
   {
@@ -73,27 +71,18 @@ export const officeRndBackupTask = onTaskDispatched(
   async (request) => {
     const task = backupTaskSchema.parse(request.data);
     const db = defaultFirestore();
-    if (task.continues) {
-      // Only the hand-over it was enqueued for: not a run that ended, nor one another attempt
-      // (a duplicate delivery, a scheduled retry) has already taken further.
-      const saved = await loadCheckpoint(db, 60_000);
-      const current =
-        saved?.checkpoint.runId === task.runId &&
-        saved.checkpoint.continuations === task.continuation;
-      if (!current) {
-        logs.backupProgress({
-          runId: task.runId,
-          phase: "continuation_skipped",
-          reason: "the run has ended",
-        });
-        return;
-      }
-    }
     const result = await runBackupFromFunction(
       { db, timeBudgetMs: functionTimeBudgetMs(TASK_TIMEOUT_SECONDS) },
       BACKUP_TASK_FUNCTION,
       task.trigger,
-      task.continues ? { runId: task.runId, resumeOnly: task.runId } : { runId: task.runId },
+      task.continues
+        ? {
+            runId: task.runId,
+            // Only the hand-over it was enqueued for: not a run that ended, nor one another
+            // attempt has already taken further (checked under the lease: ../backup/run.ts).
+            resumeOnly: { runId: task.runId, continuation: task.continuation },
+          }
+        : { runId: task.runId },
     );
     if (await handOver(result, enqueueOnTaskQueue)) return;
     // A continuation that found the lease held (an incremental sync, another attempt) must not
