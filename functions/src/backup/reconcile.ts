@@ -3,7 +3,7 @@ import type { OfficeRndRecord } from "../officernd/schemas";
 import type { ResourcePage } from "../officernd/types";
 import type { FirestoreIndex, IndexEntry } from "./firestore-index";
 import { withNormalizedId } from "../mirror/record-document";
-import { decideRecord } from "./record-decision";
+import { decideRecord, type DeferReason } from "./record-decision";
 
 /**
  * The diff of one resource by `_id`, OfficeRnD against Firestore. Pure: no I/O. Pages are fed as
@@ -38,7 +38,7 @@ export interface OrphanedDocument {
  */
 export interface DeferredDifference {
   id: string;
-  reason: "older_than_stored" | "changed_during_listing";
+  reason: DeferReason | "changed_during_listing";
 }
 
 export interface ResourceDiff {
@@ -157,7 +157,7 @@ export class ResourceReconciler {
     if (decision.kind === "missing") this.missing.push({ record, existing });
     else if (decision.kind === "changed") this.changed.push({ record, existing });
     else if (decision.kind === "deferred") {
-      this.deferred.push({ id: record._id, reason: "older_than_stored" });
+      this.deferred.push({ id: record._id, reason: decision.reason });
     } else this.unchanged += 1;
   }
 

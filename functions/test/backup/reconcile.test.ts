@@ -246,6 +246,46 @@ describe("changes a webhook may have made (issue: races with webhooks)", () => {
     expect(diff([company(2, "No version")], [[stale, before]]).changed).toHaveLength(1);
   });
 
+  it("never recreates a record a webhook removed after OfficeRnD listed it; the next run does", () => {
+    // The removal's mark carries the later of the record's modifiedAt and the event's time
+    // (src/webhooks/apply.ts), so it is at least as new as the record this run listed.
+    const listed = { ...company(4, "Listed"), ...at("2026-11-20T00:00:00.000Z") };
+    const marked = (record: OfficeRndRecord, version: string) => ({
+      ...stored(record, after),
+      removed: true,
+      version: Date.parse(version),
+    });
+    const reconcile = (mark: ReturnType<typeof marked>, previousConflicts?: Set<string>) => {
+      const reconciler = new ResourceReconciler("companies", {
+        listingStartedAt,
+        previousConflicts,
+      });
+      reconciler.setFirestoreIndex({
+        resource: "companies",
+        entries: new Map([[listed._id, mark]]),
+        live: 0,
+        removed: 1,
+        pages: 1,
+      });
+      reconciler.addPage(page(1, [listed]));
+      return reconciler.finish();
+    };
+    const removedLater = marked(listed, "2026-11-21T00:00:00.000Z");
+    const first = reconcile(removedLater);
+    expect(first.missing).toEqual([]);
+    expect(first.deferred).toEqual([{ id: id(4), reason: "removed_after_listed" }]);
+    // Still listed by the next run: OfficeRnD has it after all, so it comes back.
+    const second = reconcile(removedLater, new Set([id(4)]));
+    expect(second.missing.map((m) => m.record._id)).toEqual([id(4)]);
+    // A mark older than the record listed (restored in OfficeRnD since): recreated at once.
+    const restored = reconcile(marked(listed, "2026-11-19T00:00:00.000Z"));
+    expect(restored.missing.map((m) => m.record._id)).toEqual([id(4)]);
+    expect(restored.deferred).toEqual([]);
+    // The backup's own mark keeps the record's modifiedAt: listed again as it was, it is back.
+    const back = reconcile(marked(listed, "2026-11-20T00:00:00.000Z"));
+    expect(back.missing.map((m) => m.record._id)).toEqual([id(4)]);
+  });
+
   it("never removes a document written after the listing began; the next run does", () => {
     const createdMidRun = company(3);
     const first = diff([], [[createdMidRun, after]]);
