@@ -14,6 +14,8 @@ export interface IndexEntry extends DocumentBase {
   readonly hash: string;
   /** `_sync.removedAt` is set: gone from OfficeRnD, kept as marked. */
   readonly removed: boolean;
+  /** When it was marked removed (ms); null when it is not. */
+  readonly removedAt: number | null;
   /** `_sync` is well formed; a document without it is rewritten even if its content matches. */
   readonly syncValid: boolean;
   /** The stored record's version (its resource's version field, ms); null when it has none. */
@@ -44,6 +46,7 @@ export function indexEntry(
   return {
     hash: recordHash(data),
     removed: sync.success && sync.data.removedAt !== null,
+    removedAt: sync.success ? (sync.data.removedAt?.toMillis() ?? null) : null,
     syncValid: sync.success,
     version: recordVersion(resource, data),
     updateTime: snapshot.updateTime,

@@ -153,7 +153,13 @@ export class ResourceReconciler {
 
   private compare(record: OfficeRndRecord, index: FirestoreIndex): void {
     const existing = index.entries.get(record._id) ?? null;
-    const decision = decideRecord(this.resource, record, existing, this.repairs(record._id));
+    const decision = decideRecord(
+      this.resource,
+      record,
+      existing,
+      this.repairs(record._id),
+      this.options.listingStartedAt,
+    );
     if (decision.kind === "missing") this.missing.push({ record, existing });
     else if (decision.kind === "changed") this.changed.push({ record, existing });
     else if (decision.kind === "deferred") {

@@ -13,6 +13,7 @@ const id = (n: number) => n.toString(16).padStart(24, "0");
 const entry: IndexEntry = {
   hash: "h",
   removed: false,
+  removedAt: null,
   syncValid: true,
   version: null,
   updateTime: Timestamp.fromMillis(0),

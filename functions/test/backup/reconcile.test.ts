@@ -89,6 +89,7 @@ describe("the collection read in document-id order (FirestoreCursor)", () => {
       "fields",
       "hash",
       "removed",
+      "removedAt",
       "syncValid",
       "updateTime",
       "version",
@@ -115,6 +116,7 @@ describe("ResourceReconciler", () => {
   const entry = (record: OfficeRndRecord, removed = false) => ({
     hash: recordHash(record),
     removed,
+    removedAt: removed ? NOW.getTime() : null,
     syncValid: true,
     version: null,
     updateTime: Timestamp.fromDate(NOW),
@@ -179,6 +181,7 @@ describe("ids", () => {
           {
             hash: recordHash(stored),
             removed: false,
+            removedAt: null,
             syncValid: true,
             version: null,
             updateTime: Timestamp.fromDate(NOW),
@@ -200,6 +203,7 @@ describe("changes a webhook may have made (issue: races with webhooks)", () => {
   const stored = (record: OfficeRndRecord, updated: Date) => ({
     hash: recordHash(record),
     removed: false,
+    removedAt: null,
     syncValid: true,
     version: typeof record.modifiedAt === "string" ? Date.parse(record.modifiedAt) : null,
     updateTime: Timestamp.fromDate(updated),
@@ -246,14 +250,14 @@ describe("changes a webhook may have made (issue: races with webhooks)", () => {
     expect(diff([company(2, "No version")], [[stale, before]]).changed).toHaveLength(1);
   });
 
-  it("never recreates a record a webhook removed after OfficeRnD listed it; the next run does", () => {
-    // The removal's mark carries the later of the record's modifiedAt and the event's time
-    // (src/webhooks/apply.ts), so it is at least as new as the record this run listed.
-    const listed = { ...company(4, "Listed"), ...at("2026-11-20T00:00:00.000Z") };
-    const marked = (record: OfficeRndRecord, version: string) => ({
-      ...stored(record, after),
+  it("never recreates a record marked removed after the listing began; the next run does", () => {
+    // A webhook's removal marks the document (`_sync.removedAt`, content kept:
+    // src/webhooks/apply.ts); OfficeRnD may have listed the record to this run before removing it.
+    const listed = company(4, "Listed");
+    const marked = (when: Date) => ({
+      ...stored(listed, when),
       removed: true,
-      version: Date.parse(version),
+      removedAt: when.getTime(),
     });
     const reconcile = (mark: ReturnType<typeof marked>, previousConflicts?: Set<string>) => {
       const reconciler = new ResourceReconciler("companies", {
@@ -270,20 +274,16 @@ describe("changes a webhook may have made (issue: races with webhooks)", () => {
       reconciler.addPage(page(1, [listed]));
       return reconciler.finish();
     };
-    const removedLater = marked(listed, "2026-11-21T00:00:00.000Z");
-    const first = reconcile(removedLater);
+    const first = reconcile(marked(after));
     expect(first.missing).toEqual([]);
-    expect(first.deferred).toEqual([{ id: id(4), reason: "removed_after_listed" }]);
+    expect(first.deferred).toEqual([{ id: id(4), reason: "removed_during_listing" }]);
     // Still listed by the next run: OfficeRnD has it after all, so it comes back.
-    const second = reconcile(removedLater, new Set([id(4)]));
+    const second = reconcile(marked(after), new Set([id(4)]));
     expect(second.missing.map((m) => m.record._id)).toEqual([id(4)]);
-    // A mark older than the record listed (restored in OfficeRnD since): recreated at once.
-    const restored = reconcile(marked(listed, "2026-11-19T00:00:00.000Z"));
-    expect(restored.missing.map((m) => m.record._id)).toEqual([id(4)]);
-    expect(restored.deferred).toEqual([]);
-    // The backup's own mark keeps the record's modifiedAt: listed again as it was, it is back.
-    const back = reconcile(marked(listed, "2026-11-20T00:00:00.000Z"));
+    // Marked before the listing began (an earlier run's removal) and listed again: back at once.
+    const back = reconcile(marked(before));
     expect(back.missing.map((m) => m.record._id)).toEqual([id(4)]);
+    expect(back.deferred).toEqual([]);
   });
 
   it("never removes a document written after the listing began; the next run does", () => {
