@@ -5,6 +5,7 @@ import { getFirestore, type Firestore } from "firebase-admin/firestore";
 import { seedData, startSandbox, type Sandbox } from "../dev/sandbox";
 import { RESOURCES, type ResourceName } from "../src/officernd/resources";
 import { cliEntry, runUntilDone, type CliSession } from "./cli-process";
+import { cliV8Flags, describeFlags } from "./v8-flags";
 import {
   chainFloorMs,
   count,
@@ -13,6 +14,7 @@ import {
   minimumReads,
   pagesFor,
   rateFloorMs,
+  RSS_TARGET_BYTES,
   ratio,
   seconds,
   splitRecords,
@@ -141,7 +143,7 @@ async function runCase(c: Case): Promise<void> {
     const hwm = Math.max(...session.runs.map((r) => r.proc.hwm));
     const when = timeline(session, sandbox, t0);
     const loadAfter = loadavg()[0]?.toFixed(1) ?? "?";
-    const heapCap = envInt("BENCH_MAX_OLD_SPACE_MB", 0);
+    const heapLimit = Math.max(...session.runs.map((r) => r.usage?.heapLimitBytes ?? 0));
     const at = (ms: number | null) => (ms === null ? "n/a" : `+${seconds(ms)}`);
 
     console.log(
@@ -149,7 +151,8 @@ async function runCase(c: Case): Promise<void> {
         `(${count(records)} records, generated in ${seconds(seedMs)}); sandbox ${c.latencyMs} ms ` +
         `a request, ${c.readsPerMinute} reads/min and ${count(c.readsPerDay)}/day (fixed ` +
         `windows); Firestore emulator, empty project ${projectId}: every record differs. ` +
-        `CLI: ${cliEntry()}${heapCap > 0 ? ` with a ${heapCap} MiB heap cap` : ""}, budget ` +
+        `CLI: ${cliEntry()} with ${describeFlags(cliV8Flags())} (V8 heap limit ` +
+        `${mib(heapLimit)}), budget ` +
         `${c.budgetSeconds ? `${c.budgetSeconds} s` : "none"}. Load average ` +
         `${loadBefore} on ${cpus().length} CPUs before, ${loadAfter} after.\n`,
     );
@@ -191,7 +194,11 @@ async function runCase(c: Case): Promise<void> {
         `${count(written)} / ${count(records)} = ${ratio(written, records)}`,
         `record writes (written, per run id) ÷ records; ${count(documents)} documents after`,
       ],
-      ["peak RSS (child)", mib(peakRss), `maxRSS at exit; /proc VmHWM ${mib(hwm)}; issue: < 256`],
+      [
+        "peak RSS (child)",
+        `${mib(peakRss)}: ${peakRss < RSS_TARGET_BYTES ? "under" : "OVER"} the 256 MiB target`,
+        `maxRSS at exit; /proc VmHWM ${mib(hwm)}; issue: < 256 MiB`,
+      ],
       ["peak heap (child)", mib(peakHeap), "heapUsed sampled every 20 ms"],
       ["last OfficeRnD read ended", at(when.lastReadEnd), ""],
       ["first write phase event", at(when.firstWrite), "streaming: well before reads end"],
@@ -227,6 +234,7 @@ async function runCase(c: Case): Promise<void> {
         documents,
         peakRssMiB: Math.round(peakRss / 1048576),
         peakHeapMiB: Math.round(peakHeap / 1048576),
+        v8Flags: cliV8Flags().join(" "),
         lastReadEndS: when.lastReadEnd === null ? null : when.lastReadEnd / 1000,
         firstWriteS: when.firstWrite === null ? null : when.firstWrite / 1000,
       })}`,

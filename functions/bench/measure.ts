@@ -71,6 +71,9 @@ export function table(rows: string[][]): string {
 
 // ---- Sizes, minimum reads, floors ---------------------------------------------------------------
 
+/** The issue's memory target: a first run of 100,000 records under 256 MiB of peak RSS. */
+export const RSS_TARGET_BYTES = 256 * 1024 * 1024;
+
 /** OfficeRnD's largest page (`$limit` at most 50, docs/officernd-api.md). */
 export const PAGE_SIZE = 50;
 

@@ -1,5 +1,7 @@
 import { deleteApp, initializeApp } from "firebase-admin/app";
 import { getFirestore } from "firebase-admin/firestore";
+// What a function instance has loaded: every trigger's module (firebase-functions with them).
+import "../src/index";
 import { runBackup } from "../src/backup/run";
 import { loadBackupConfig } from "../src/config";
 import { setLogSink } from "../src/logs";
@@ -10,7 +12,8 @@ import { createSyntheticReader } from "./synthetic-reader";
 /**
  * One backup run of BENCH_MEMORY_RECORDS synthetic records (split 10:5:2) into the Firestore
  * emulator's project GCLOUD_PROJECT, in a process of its own so its peak RSS is the run's
- * (./memory-curve.ts starts it with ./child-usage.ts preloaded). Prints one JSON line.
+ * (./memory-curve.ts starts it with ./child-usage.mjs preloaded and the functions' NODE_OPTIONS).
+ * It loads the functions' modules first, as a function instance has them. Prints one JSON line.
  */
 
 async function main(): Promise<void> {

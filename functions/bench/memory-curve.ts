@@ -2,7 +2,17 @@ import { randomBytes } from "node:crypto";
 import { z } from "zod";
 import { clearFirestore } from "../dev/emulator";
 import { spawnTs } from "./cli-process";
-import { count, envInt, envInts, lastJsonLine, mib, seconds, table } from "./measure";
+import {
+  count,
+  envInt,
+  envInts,
+  lastJsonLine,
+  mib,
+  RSS_TARGET_BYTES,
+  seconds,
+  table,
+} from "./measure";
+import { describeFlags, functionNodeOptions } from "./v8-flags";
 
 /**
  * The memory curve: one backup run per size with a synthetic OfficeRnD (./synthetic-reader.ts,
@@ -31,7 +41,10 @@ interface Point {
   reads: number;
   rss: number;
   heap: number;
+  heapLimit: number;
 }
+
+const nodeOptions = functionNodeOptions();
 
 async function measure(records: number, projectId: string, mode: Point["mode"]): Promise<Point> {
   const run = await spawnTs(
@@ -45,6 +58,8 @@ async function measure(records: number, projectId: string, mode: Point["mode"]):
       METADATA_SERVER_DETECTION: "none",
       GCLOUD_PROJECT: projectId,
       BENCH_MEMORY_RECORDS: String(records),
+      // As a deployed function gets it (functions/.env): the heap flags the product sets.
+      ...(nodeOptions ? { NODE_OPTIONS: nodeOptions } : {}),
     },
     4 * 3_600_000,
   );
@@ -59,6 +74,7 @@ async function measure(records: number, projectId: string, mode: Point["mode"]):
     reads: out?.reads ?? 0,
     rss: run.usage?.maxRssBytes ?? run.proc.hwm,
     heap: run.usage?.peakHeapBytes ?? 0,
+    heapLimit: run.usage?.heapLimitBytes ?? 0,
   };
 }
 
@@ -84,7 +100,11 @@ export async function benchMemory(): Promise<void> {
     `\nMemory curve: synthetic OfficeRnD (client's parsing and pagination, no HTTP, zero ` +
       `latency), Firestore emulator; one process per run; peak RSS = maxRSS at exit, peak heap ` +
       `sampled every 20 ms. In sync runs up to ${count(inSyncMax)} records ` +
-      `(the emulator's paged query by id slows with the collection's size).\n`,
+      `(the emulator's paged query by id slows with the collection's size). Each process ` +
+      `loads the functions' modules (src/index.ts) and runs with NODE_OPTIONS ` +
+      `"${nodeOptions}" (${describeFlags(nodeOptions.split(" ").filter(Boolean))}: ` +
+      `functions/.env, as deployed; BENCH_NODE_FLAGS replaces it), V8 heap limit ` +
+      `${mib(points[0]?.heapLimit ?? 0)}; tsx is in the process too (about 30 MiB).\n`,
   );
   const rows = [
     ["records", "run", "status", "wall", "records/s", "written", "reads", "peak RSS", "peak heap"],
@@ -101,10 +121,19 @@ export async function benchMemory(): Promise<void> {
     ]),
   ];
   console.log(table(rows));
+  const target = points.find((p) => p.records === 100_000 && p.mode === "first run");
+  if (target) {
+    const verdict = target.rss < RSS_TARGET_BYTES ? "under" : "OVER";
+    console.log(
+      `\nFirst run of 100,000 records: peak RSS ${mib(target.rss)}, ${verdict} the issue's ` +
+        `256 MiB target (${target.status}).`,
+    );
+  }
   console.log(
     `\nBENCH_RESULT ${JSON.stringify({
       case: "memory curve",
       date: new Date().toISOString().slice(0, 10),
+      nodeOptions,
       points: points.map((p) => ({
         ...p,
         rssMiB: Math.round(p.rss / 1048576),

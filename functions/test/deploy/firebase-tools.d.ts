@@ -13,6 +13,8 @@ declare module "firebase-tools/lib/deploy/functions/prepareFunctionsUpload" {
 declare module "firebase-tools/lib/functions/env" {
   /** Parses a dotenv file as the CLI and the emulator read functions/.env*; throws when invalid. */
   export function parseStrict(data: string): Record<string, string>;
+  /** Throws when `firebase deploy` would refuse the key (reserved for the platform). */
+  export function validateKey(key: string): void;
 }
 
 declare module "firebase-tools/lib/deploy/functions/params" {

@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Expression } from "firebase-functions/params";
 import { resolveParams } from "firebase-tools/lib/deploy/functions/params";
-import { parseStrict } from "firebase-tools/lib/functions/env";
+import { parseStrict, validateKey } from "firebase-tools/lib/functions/env";
 import {
   loadAlertThreshold,
   loadBackupConfig,
@@ -29,6 +29,11 @@ const DEPLOY_TIME_VARIABLES = {
   BACKUP_SCHEDULE: "every 24 hours",
   BACKUP_INCREMENTAL_SCHEDULE: "every 60 minutes",
 };
+
+/** Read by Node when a function starts: the V8 heap flags (docs/scaling.md, Memory). */
+const RUNTIME_VARIABLES = ["NODE_OPTIONS"];
+
+const flags = (text: string) => text.trim().split(/\s+/);
 
 function literal(value: unknown): string | null {
   if (value === undefined) return null;
@@ -64,9 +69,30 @@ describe("functions/.env", () => {
   });
 
   it("sets nothing but declared params and the deploy-time schedules", () => {
-    const known = new Set([...declared.map((p) => p.name), ...Object.keys(DEPLOY_TIME_VARIABLES)]);
+    const known = new Set([
+      ...declared.map((p) => p.name),
+      ...Object.keys(DEPLOY_TIME_VARIABLES),
+      ...RUNTIME_VARIABLES,
+    ]);
     expect(Object.keys(envFile).filter((key) => !known.has(key))).toEqual([]);
     expect(envFile).toMatchObject(DEPLOY_TIME_VARIABLES);
+  });
+
+  it("gives the functions the CLI's V8 heap flags, in a key firebase deploy accepts", () => {
+    const nodeOptions = flags(envFile.NODE_OPTIONS ?? "");
+    expect(nodeOptions).toEqual([
+      expect.stringMatching(/^--max-old-space-size=\d+$/),
+      expect.stringMatching(/^--max-semi-space-size=\d+$/),
+    ]);
+    expect(() => validateKey("NODE_OPTIONS")).not.toThrow();
+    const root = join(__dirname, "..", "..");
+    const shebang = readFileSync(join(root, "src", "cli.ts"), "utf8").split("\n")[0] ?? "";
+    expect(shebang.startsWith("#!/usr/bin/env -S node ")).toBe(true);
+    expect(flags(shebang).slice(3)).toEqual(nodeOptions);
+    const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as {
+      scripts: Record<string, string>;
+    };
+    expect(flags(pkg.scripts.cli ?? "")).toEqual(["tsx", ...nodeOptions, "src/cli.ts"]);
   });
 
   it("passes the runtime's own validation", () => {
