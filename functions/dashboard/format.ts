@@ -30,3 +30,10 @@ export function formatTime(iso: string | null): string {
   if (Number.isNaN(d.getTime())) return DASH;
   return `${d.toISOString().slice(0, 16).replace("T", " ")} UTC`;
 }
+
+/** A type's latest schema change: `+a, +b −c`; a dash when none. */
+export function formatFieldChange(change: { added: string[]; removed: string[] } | null): string {
+  if (change === null) return DASH;
+  const parts = [...change.added.map((f) => `+${f}`), ...change.removed.map((f) => `−${f}`)];
+  return parts.length === 0 ? DASH : parts.join(", ");
+}

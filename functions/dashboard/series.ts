@@ -17,9 +17,10 @@ const seconds = (iso: string): number => Math.floor(Date.parse(iso) / 1000);
 const round2 = (n: number): number => Math.round(n * 100) / 100;
 
 export function oldestFirst(runs: readonly BackupRunSummary[]): BackupRunSummary[] {
-  // Runs that ended: an attempt that handed over to a continuation is part of its run.
+  // Full runs that ended, as the status's metrics count them: an attempt that handed over is
+  // part of its run, and an incremental sync reads only what changed.
   return runs
-    .filter((r) => r.status !== "continuing")
+    .filter((r) => r.status !== "continuing" && r.mode === "full")
     .sort((a, b) => Date.parse(a.startedAt) - Date.parse(b.startedAt));
 }
 

@@ -1,6 +1,14 @@
 import type { Snapshot } from "./api";
 import { drawCharts, destroyCharts } from "./charts";
-import { DASH, formatCount, formatDuration, formatPercent, formatTime } from "./format";
+import {
+  DASH,
+  formatCount,
+  formatDuration,
+  formatFieldChange,
+  formatPercent,
+  formatTime,
+} from "./format";
+import { oldestFirst } from "./series";
 import type { BackupRunSummary } from "./types";
 
 /**
@@ -36,8 +44,8 @@ function card(
   );
 }
 
-function cards({ status }: Snapshot): HTMLElement {
-  const { backup, metrics } = status;
+function cards(snapshot: Snapshot): HTMLElement {
+  const { backup, metrics } = snapshot.status;
   const c = metrics.dataConsistency;
   const s = metrics.successRate;
   const r = metrics.timeToRecover;
@@ -91,8 +99,68 @@ function cards({ status }: Snapshot): HTMLElement {
       formatTime(backup.lastCompleted),
       backup.inProgress
         ? `run ${backup.inProgress.runId} in progress`
-        : "latest run that completed",
+        : backup.continuing
+          ? `run ${backup.continuing.runId} going on`
+          : "latest run that completed",
       "time",
+    ),
+    incrementalCard(snapshot),
+  );
+}
+
+function incrementalCard({ status }: Snapshot): HTMLElement {
+  const last = status.incrementalSync.lastRun;
+  if (last === null) {
+    return card("incremental", "Incremental sync", "not run", "changed records between backups");
+  }
+  const leftOut = Object.keys(last.fullBackupOnly).length;
+  return card(
+    "incremental",
+    "Incremental sync",
+    last.status,
+    `${formatTime(last.finishedAt)} · ${formatCount(last.written)} written` +
+      (leftOut > 0 ? ` · ${leftOut} type${leftOut === 1 ? "" : "s"} full backup only` : ""),
+    last.status === "completed" ? "good" : "bad",
+  );
+}
+
+/** A full run too long for one function run, going on from its checkpoint (docs/scaling.md). */
+function continuing({ status }: Snapshot): HTMLElement | null {
+  const run = status.backup.continuing;
+  if (run === null) return null;
+  const rows = Object.entries(run.resources).map(([name, r]) =>
+    h(
+      "tr",
+      { "data-continuing": name },
+      h("th", { scope: "row" }, name),
+      h("td", { "data-label": "Listed" }, formatCount(r.listed)),
+      h("td", { "data-label": "Written" }, formatCount(r.written)),
+      h("td", { "data-label": "Done" }, r.done ? "yes" : "no"),
+    ),
+  );
+  return h(
+    "section",
+    { class: "panel", "aria-labelledby": "continuing-title" },
+    h("h2", { id: "continuing-title" }, "Run going on"),
+    h(
+      "p",
+      { class: "continuing-about" },
+      `${run.runId} (${run.trigger}) started ${formatTime(run.startedAt)} · handed over ` +
+        `${run.continuations} time${run.continuations === 1 ? "" : "s"} · saved ${formatTime(run.updatedAt)}`,
+    ),
+    h(
+      "table",
+      { class: "grid continuing" },
+      h(
+        "thead",
+        {},
+        h(
+          "tr",
+          {},
+          ...["Type", "Listed", "Written", "Done"].map((t) => h("th", { scope: "col" }, t)),
+        ),
+      ),
+      h("tbody", {}, ...rows),
     ),
   );
 }
@@ -115,6 +183,7 @@ function alerts({ status }: Snapshot): HTMLElement {
 }
 
 function counts({ status }: Snapshot): HTMLElement {
+  const schema = (name: string) => status.schemaDrift[name as keyof typeof status.schemaDrift];
   const rows = Object.entries(status.currentStats).map(([name, s]) =>
     h(
       "tr",
@@ -127,6 +196,12 @@ function counts({ status }: Snapshot): HTMLElement {
         "td",
         { "data-label": "Sync" },
         status.syncHealth[name as keyof typeof status.syncHealth]?.replace("_", " ") ?? DASH,
+      ),
+      h("td", { "data-label": "Fields" }, formatCount(schema(name)?.fields ?? null)),
+      h(
+        "td",
+        { "data-label": "Schema change", class: "schema-change" },
+        formatFieldChange(schema(name)?.lastChange ?? null),
       ),
     ),
   );
@@ -143,8 +218,8 @@ function counts({ status }: Snapshot): HTMLElement {
         h(
           "tr",
           {},
-          ...["Type", "Firestore", "OfficeRnD", "Missing", "Sync"].map((t) =>
-            h("th", { scope: "col" }, t),
+          ...["Type", "Firestore", "OfficeRnD", "Missing", "Sync", "Fields", "Schema change"].map(
+            (t) => h("th", { scope: "col" }, t),
           ),
         ),
       ),
@@ -159,7 +234,11 @@ function runRow(run: BackupRunSummary): HTMLElement {
     "tr",
     { class: run.status, "data-run": run.runId },
     h("td", { "data-label": "Started" }, formatTime(run.startedAt)),
-    h("td", { "data-label": "Trigger" }, run.trigger),
+    h(
+      "td",
+      { "data-label": "Trigger" },
+      run.mode === "full" ? run.trigger : `${run.trigger} · ${run.mode}`,
+    ),
     h("td", { "data-label": "Status" }, run.status),
     h("td", { "data-label": "Duration" }, formatDuration(run.durationMs)),
     h("td", { "data-label": "Missing" }, formatCount(run.missingRecords)),
@@ -231,10 +310,11 @@ export function renderDashboard(root: HTMLElement, snapshot: Snapshot): void {
   root.replaceChildren(
     cards(snapshot),
     alerts(snapshot),
+    continuing(snapshot) ?? "",
     h(
       "section",
       { class: "panel", "aria-labelledby": "charts-title" },
-      h("h2", { id: "charts-title" }, `Over the last ${snapshot.runs.length} runs`),
+      h("h2", { id: "charts-title" }, `Over the last ${oldestFirst(snapshot.runs).length} backups`),
       h(
         "div",
         { class: "charts" },

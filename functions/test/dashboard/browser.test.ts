@@ -6,10 +6,15 @@ import { createApp, listen, type RunningServer } from "../../src/http";
 import { DASHBOARD_DIR, dashboardRoutes } from "../../src/http/dashboard";
 import type { BackupStatusResponse } from "../../src/status";
 import { buildDashboard, type BundleSizes } from "../../scripts/build-dashboard";
-import { formatCount, formatDuration, formatPercent } from "../../dashboard/format";
+import {
+  formatCount,
+  formatDuration,
+  formatFieldChange,
+  formatPercent,
+} from "../../dashboard/format";
 import { createTestFirestore, type TestFirestore } from "../harness/firestore";
 import { writeRuns } from "../status/fixtures";
-import { twoWeeksOfRuns } from "./history";
+import { twoWeeksOfRuns, writeBesideRuns } from "./history";
 
 /**
  * The dashboard in a real browser: Debian's chromium driven by playwright-core, the page built
@@ -36,6 +41,7 @@ describe("dashboard page (chromium)", () => {
     copyFileSync(join(DASHBOARD_DIR, "index.html"), join(site, "index.html"));
     fs = createTestFirestore("dashboard");
     await writeRuns(fs.db, twoWeeksOfRuns(new Date()));
+    await writeBesideRuns(fs.db, new Date());
     const app = createApp(
       {
         db: fs.db,
@@ -141,13 +147,42 @@ describe("dashboard page (chromium)", () => {
       expect(await row.nth(0).innerText()).toBe(formatCount(counts.firestore));
       expect(await row.nth(1).innerText()).toBe(formatCount(counts.api));
     }
+    // Beside the design's figures: the incremental sync, schema drift, a run going on.
+    expect(status.incrementalSync.lastRun?.status).toBe("completed");
+    expect(await metric(page, "incremental")).toBe("completed");
+    expect(await page.locator('[data-metric="incremental"] .detail').innerText()).toContain(
+      "1 type full backup only",
+    );
+    const members = page.locator('tr[data-type="members"] td');
+    expect(await members.nth(4).innerText()).toBe(formatCount(status.schemaDrift.members.fields));
+    expect(await members.nth(5).innerText()).toBe(
+      formatFieldChange(status.schemaDrift.members.lastChange),
+    );
+    expect(await members.nth(5).innerText()).toBe("+nickname, −fax");
+    const going = status.backup.continuing;
+    expect(going?.continuations).toBe(2);
+    expect(await page.locator("#continuing-title").innerText()).toBe("Run going on");
+    expect(await page.locator(".continuing-about").innerText()).toContain(
+      `${going?.runId} (schedule)`,
+    );
+    const listed = page.locator('tr[data-continuing="members"] td');
+    expect(await listed.nth(0).innerText()).toBe(
+      formatCount(going?.resources.members?.listed ?? 0),
+    );
+    expect(await listed.nth(0).innerText()).toBe("61,250");
+    expect(await page.locator('tr[data-continuing="companies"] td').nth(2).innerText()).toBe("yes");
+
     // Four charts (uPlot draws on canvas), and every run in the table, newest first.
     for (const chart of ["consistency", "success", "recovery", "volume"]) {
       expect(await page.locator(`#chart-${chart} canvas`).count()).toBeGreaterThan(0);
     }
     const rows = page.locator("tr[data-run]");
-    expect(await rows.count()).toBe(14);
-    expect(await rows.first().getAttribute("data-run")).toBe(status.backup.runId);
+    // The 14 full runs and the incremental sync, newest first; the charts are the full runs'.
+    expect(await rows.count()).toBe(15);
+    expect(await rows.first().getAttribute("data-run")).toBe(status.incrementalSync.lastRun?.runId);
+    expect(await rows.first().innerText()).toContain("schedule · incremental");
+    expect(await rows.nth(1).getAttribute("data-run")).toBe(status.backup.runId);
+    expect(await page.locator("#charts-title").innerText()).toBe("Over the last 14 backups");
     expect(await page.locator("tr.failed").innerText()).toContain(
       "server: members: OfficeRnD answered 503",
     );

@@ -44,6 +44,21 @@ describe("dashboard series against the status endpoint's metrics", () => {
     expect(recoveries(withAttempt)).toEqual(recoveries(summaries));
   });
 
+  it("an incremental sync is not one of the backups the charts show", () => {
+    const latest = summaries[0];
+    if (!latest) throw new Error("no runs");
+    // Failed and partial: counted, it would lower the success rate and the consistency.
+    const incremental = {
+      ...latest,
+      runId: "incremental-run",
+      mode: "incremental" as const,
+      status: "failed" as const,
+    };
+    const withSync = [incremental, ...summaries];
+    expect(successRateSeries(withSync)).toEqual(successRateSeries(summaries));
+    expect(consistencySeries(withSync)).toEqual(consistencySeries(summaries));
+  });
+
   it("recovery time: the same incidents, durations and unresolved start", () => {
     const found = recoveries(summaries);
     expect(found.recoveries).toHaveLength(metrics.timeToRecover.recoveries);
