@@ -24,6 +24,11 @@ export const DEFAULTS = {
   BACKUP_ORPHAN_POLICY: "mark",
   BACKUP_SHRINK_GUARD: 0.2,
   BACKUP_MAX_REMOVALS: 500,
+  /**
+   * Most createdAt ranges one big type is listed as, side by side (backup/split-listing.ts); 1:
+   * one cursor chain. 4: the OfficeRnD client's requests in flight (officernd/client.ts).
+   */
+  BACKUP_LISTING_RANGES: 4,
   /** Every data type the resource registry knows. */
   BACKUP_RESOURCES: "all",
   BACKUP_MISSING_ALERT_THRESHOLD: 10,
@@ -64,6 +69,11 @@ export const params = {
   BACKUP_MAX_REMOVALS: defineInt("BACKUP_MAX_REMOVALS", {
     default: DEFAULTS.BACKUP_MAX_REMOVALS,
     description: "Most documents of one resource one run may remove before removals stop",
+  }),
+  BACKUP_LISTING_RANGES: defineInt("BACKUP_LISTING_RANGES", {
+    default: DEFAULTS.BACKUP_LISTING_RANGES,
+    description:
+      "Most createdAt ranges a big type (members) is listed as side by side, 1 to 8; 1: one cursor chain",
   }),
   // Read where a run starts (wiring.ts), like the CLI's environment variable of the same name.
   BACKUP_TIME_BUDGET_SECONDS: defineInt("BACKUP_TIME_BUDGET_SECONDS", {
@@ -139,6 +149,12 @@ const backupShape = {
     .int("must be a whole number")
     .min(0, "must be 0 or more")
     .default(DEFAULTS.BACKUP_MAX_REMOVALS),
+  BACKUP_LISTING_RANGES: z.coerce
+    .number("must be a whole number")
+    .int("must be a whole number")
+    .min(1, "must be between 1 and 8")
+    .max(8, "must be between 1 and 8")
+    .default(DEFAULTS.BACKUP_LISTING_RANGES),
   // Names are checked against the resource registry where it is known (wiring.ts).
   BACKUP_RESOURCES: z
     .string()
@@ -216,6 +232,8 @@ const backup = section(backupShape, (c) => ({
   shrinkGuard: c.BACKUP_SHRINK_GUARD,
   /** And at most this many documents of one resource. */
   maxRemovals: c.BACKUP_MAX_REMOVALS,
+  /** Most createdAt ranges a big type is listed as side by side; 1: one cursor chain. */
+  listingRanges: c.BACKUP_LISTING_RANGES,
   /** The data types to mirror, as named in BACKUP_RESOURCES; null: every registered one. */
   resourceNames: c.BACKUP_RESOURCES,
 }));

@@ -32,6 +32,7 @@ export {
   type SandboxResource,
   type SeedOptions,
 } from "./seed";
+export { awkwardMembers, type AwkwardMembers } from "./seed-awkward";
 export { ResourceStore, createSandboxData, type SandboxData } from "./store";
 export {
   WEBHOOK_EVENT_PREFIX,

@@ -5,6 +5,7 @@ import { RESOURCE_NAMES, type ResourceName } from "../officernd/resources";
 import { METADATA_COLLECTION } from "../mirror/collections";
 import { within } from "../mirror/deadline";
 import { BACKUP_TRIGGERS } from "./documents";
+import { MAX_RANGES } from "./listing-ranges";
 import { resourceProgressSchema, type ResourceProgress } from "./progress";
 
 /**
@@ -52,6 +53,11 @@ const storedProgressSchema = resourceProgressSchema.extend({ runId: z.string() }
 export interface SavedRun {
   checkpoint: Checkpoint;
   progress: Map<ResourceName, ResourceProgress>;
+  /**
+   * The ranges of the types listed split (./split-listing.ts), by index: one document each,
+   * `resources/{type}~{index}`, beside the type's own (which holds the split points).
+   */
+  ranges: Map<ResourceName, Map<number, ResourceProgress>>;
 }
 
 function checkpointRef(db: Firestore): DocumentReference {
@@ -60,6 +66,10 @@ function checkpointRef(db: Firestore): DocumentReference {
 
 function progressRef(db: Firestore, resource: ResourceName): DocumentReference {
   return checkpointRef(db).collection(RESOURCES_SUBCOLLECTION).doc(resource);
+}
+
+function rangeRef(db: Firestore, resource: ResourceName, index: number): DocumentReference {
+  return checkpointRef(db).collection(RESOURCES_SUBCOLLECTION).doc(`${resource}~${index}`);
 }
 
 /** The unfinished run, if any; an unreadable checkpoint counts as none (and is logged). */
@@ -76,9 +86,20 @@ export async function loadCheckpoint(db: Firestore, timeoutMs: number): Promise<
   }
   const checkpoint = parsed.data;
   const progress = new Map<ResourceName, ResourceProgress>();
+  const ranges = new Map<ResourceName, Map<number, ResourceProgress>>();
   const docs = await within(checkpointRef(db).collection(RESOURCES_SUBCOLLECTION).get(), timeoutMs);
   for (const doc of docs.docs) {
     const stored = storedProgressSchema.safeParse(doc.data());
+    const range = /^([a-z]+)~(\d+)$/.exec(doc.id);
+    if (range !== null) {
+      const name = RESOURCE_NAMES.find((n) => n === range[1]);
+      if (!stored.success || name === undefined || stored.data.runId !== checkpoint.runId) continue;
+      const { runId: _runId, ...saved } = stored.data;
+      const byIndex = ranges.get(name) ?? new Map<number, ResourceProgress>();
+      byIndex.set(Number(range[2]), saved);
+      ranges.set(name, byIndex);
+      continue;
+    }
     const resource = RESOURCE_NAMES.find((name) => name === doc.id);
     // Another run's leftovers, or a malformed one: that resource starts over.
     if (!stored.success || resource === undefined || stored.data.runId !== checkpoint.runId) {
@@ -87,7 +108,7 @@ export async function loadCheckpoint(db: Firestore, timeoutMs: number): Promise<
     const { runId: _runId, ...saved } = stored.data;
     progress.set(resource, saved);
   }
-  return { checkpoint, progress };
+  return { checkpoint, progress, ranges };
 }
 
 export async function saveCheckpoint(
@@ -108,11 +129,24 @@ export async function saveProgress(
   await within(progressRef(db, resource).set({ ...progress, runId }), timeoutMs);
 }
 
+/** One range of a split listing (./split-listing.ts). */
+export async function saveRangeProgress(
+  db: Firestore,
+  runId: string,
+  resource: ResourceName,
+  index: number,
+  progress: ResourceProgress,
+  timeoutMs: number,
+): Promise<void> {
+  await within(rangeRef(db, resource, index).set({ ...progress, runId }), timeoutMs);
+}
+
 /** A new run taking over a failed run's positions: its header and every position, at once. */
 export async function saveAdopted(
   db: Firestore,
   checkpoint: Checkpoint,
   progress: ReadonlyMap<ResourceName, ResourceProgress>,
+  ranges: ReadonlyMap<ResourceName, ReadonlyMap<number, ResourceProgress>>,
   timeoutMs: number,
 ): Promise<void> {
   const batch = db.batch();
@@ -120,13 +154,21 @@ export async function saveAdopted(
   for (const [resource, p] of progress) {
     batch.set(progressRef(db, resource), { ...p, runId: checkpoint.runId });
   }
+  for (const [resource, byIndex] of ranges) {
+    for (const [index, p] of byIndex) {
+      batch.set(rangeRef(db, resource, index), { ...p, runId: checkpoint.runId });
+    }
+  }
   await within(batch.commit(), timeoutMs);
 }
 
 /** Deletes the checkpoint (the run ended, or `run --fresh` abandons it). */
 export async function clearCheckpoint(db: Firestore, timeoutMs: number): Promise<void> {
   const batch = db.batch();
-  for (const resource of RESOURCE_NAMES) batch.delete(progressRef(db, resource));
+  for (const resource of RESOURCE_NAMES) {
+    batch.delete(progressRef(db, resource));
+    for (let i = 0; i < MAX_RANGES; i += 1) batch.delete(rangeRef(db, resource, i));
+  }
   batch.delete(checkpointRef(db));
   await within(batch.commit(), timeoutMs);
 }

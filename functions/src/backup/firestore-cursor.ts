@@ -18,6 +18,12 @@ export interface CursorEntry {
 export interface FirestoreCursorOptions {
   /** Start after this document id (a resumed run); null: from the first document. */
   after?: string | null;
+  /**
+   * Only documents whose id is at least `from` and below `before` (one range of a split listing,
+   * ./listing-ranges.ts); null: unbounded on that side.
+   */
+  from?: string | null;
+  before?: string | null;
   /** Documents per query (default 1000). */
   pageSize?: number;
   /** Longest wait for one page; past it the read fails with DEADLINE_EXCEEDED. */
@@ -73,7 +79,19 @@ export class FirestoreCursor {
       .collection(RESOURCES[this.resource].collection)
       .orderBy(FieldPath.documentId())
       .limit(pageSize);
-    if (this.last !== null) query = query.startAfter(this.last);
+    const from = this.options.from ?? null;
+    const before = this.options.before ?? null;
+    if (before !== null && this.last !== null && compareIds(this.last, before) >= 0) {
+      // Resumed past the end of its range: nothing is left on this side.
+      this.buffer = [];
+      this.position = 0;
+      this.exhausted = true;
+      return;
+    }
+    if (this.last !== null && (from === null || compareIds(this.last, from) >= 0)) {
+      query = query.startAfter(this.last);
+    } else if (from !== null) query = query.startAt(from);
+    if (before !== null) query = query.endBefore(before);
     const snapshot = await within(query.get(), this.options.pageTimeoutMs ?? FIRESTORE_TIMEOUT_MS);
     this.pages += 1;
     this.buffer = snapshot.docs.map((doc) => ({

@@ -5,12 +5,13 @@ import { saveCheckpoint, saveProgress, type Checkpoint } from "./checkpoint";
 import { readPreviousConflicts, recordConflicts } from "./conflicts";
 import { emptyResourceStats, type ResourceStats } from "./documents";
 import type { ObservedFields } from "./field-observer";
-import { listResource, writeStreamFor, type ListingOutcome } from "./listing-phase";
+import { writeStreamFor, type ListingOutcome } from "./listing-phase";
 import { firestoreProblem, lockLostProblem, LockLostError, type BackupError } from "./problems";
 import { emptyProgress, type ResourceProgress } from "./progress";
 import { CLOCK_MARGIN_MS } from "./reconcile";
 import { settleRemovals } from "./removal-phase";
 import { startOrResume, type RunStart } from "./run-resume";
+import { listType } from "./split-listing";
 import { firestoreTimeout, type BackupDeps } from "./run-deps";
 import { progressStats, resourceProblems } from "./stream-result";
 import type { TimeBudget } from "./time-budget";
@@ -100,7 +101,7 @@ export async function runFullBackup(
       checkpointAfter: "keep",
     };
   }
-  const { checkpoint, progress } = started;
+  const { checkpoint, progress, ranges } = started;
   hooks.onRun?.({
     runId: checkpoint.runId,
     startedAt: checkpoint.startedAt.toDate(),
@@ -119,7 +120,7 @@ export async function runFullBackup(
     afterChunk: hooks.afterChunk,
   };
   const listings = await Promise.all(
-    names.map((name) => listResource(deps, run, name, progressOf(progress, name))),
+    names.map((name) => listType(deps, run, name, progressOf(progress, name), ranges)),
   );
   const failed = () =>
     listings.some((l) => l.apiError !== null || l.firestoreError !== null || l.stream.failed);

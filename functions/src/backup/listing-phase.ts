@@ -1,8 +1,9 @@
 import { performance } from "node:perf_hooks";
 import { logs } from "../logs";
 import type { ResourceName } from "../officernd/resources";
-import { CHECKPOINT_EVERY_MS, saveProgress } from "./checkpoint";
+import { CHECKPOINT_EVERY_MS, saveProgress, saveRangeProgress } from "./checkpoint";
 import { FirestoreCursor } from "./firestore-cursor";
+import type { ListingRange } from "./listing-ranges";
 import { ResourceMerge } from "./merge";
 import { MAX_KEPT_IDS, type ResourceProgress } from "./progress";
 import { verifyListing } from "./resource-read";
@@ -65,12 +66,18 @@ const PROGRESS_EVERY_PAGES = 20;
 /** Chunks of writes between two saves of the position (and at most CHECKPOINT_EVERY_MS). */
 const SAVE_EVERY_CHUNKS = 4;
 
-/** One resource's listing, from its saved position until it ends or stops (never rejects). */
+/**
+ * One resource's listing, from its saved position until it ends or stops (never rejects); or one
+ * range of a split listing (./split-listing.ts): OfficeRnD's records of its createdAt range merged
+ * with the documents of its id range, its position saved as the range's, and no `/count` check
+ * (the type's is made once every range is listed).
+ */
 export async function listResource(
   deps: BackupDeps,
   run: ListingRun,
   resource: ResourceName,
   progress: ResourceProgress,
+  range?: ListingRange,
 ): Promise<ListingOutcome> {
   const started = performance.now();
   const signal = run.controller.signal;
@@ -88,6 +95,8 @@ export async function listResource(
     resource,
     new FirestoreCursor(deps.db, resource, {
       after: progress.lastId,
+      from: range?.from ?? null,
+      before: range?.before ?? null,
       pageSize: deps.indexPageSize,
       pageTimeoutMs: firestoreTimeout(deps),
       signal,
@@ -98,6 +107,7 @@ export async function listResource(
       previousConflicts: run.previousConflicts.get(resource),
       candidateLimit: candidateLimit(deps.config.maxRemovals),
       lookupTimeoutMs: firestoreTimeout(deps),
+      ...(range ? { range: { from: range.from, before: range.before } } : {}),
     },
   );
   // The position after the last page merged; saved once that page's writes are written.
@@ -111,16 +121,26 @@ export async function listResource(
     progress.cursor = cursor;
     savedAt = performance.now();
     savedFlushes = stream.flushes;
-    await saveProgress(deps.db, run.runId, resource, progress, firestoreTimeout(deps)).catch(
-      (error: unknown) => {
-        throw new FirestoreSideError(error);
-      },
-    );
+    const saving =
+      range === undefined
+        ? saveProgress(deps.db, run.runId, resource, progress, firestoreTimeout(deps))
+        : saveRangeProgress(
+            deps.db,
+            run.runId,
+            resource,
+            range.index,
+            progress,
+            firestoreTimeout(deps),
+          );
+    await saving.catch((error: unknown) => {
+      throw new FirestoreSideError(error);
+    });
   };
   /** The pages from the saved position on, each merged and its writes streamed out. */
   const listPages = async (): Promise<void> => {
     let pages = 0;
-    for await (const page of deps.reader.pages(resource, { signal, cursor })) {
+    const filters = range?.filters;
+    for await (const page of deps.reader.pages(resource, { signal, cursor, filters })) {
       let writes;
       try {
         writes = await merge.addPage(page);
@@ -136,6 +156,7 @@ export async function listResource(
           runId: run.runId,
           phase: "reading",
           resource,
+          range: range?.index,
           pages: progress.pages,
           records: progress.api,
           written: progress.written,
@@ -153,6 +174,11 @@ export async function listResource(
   };
   /** OfficeRnD's `/count` against the listing, once it ended (a budget stop leaves it pending). */
   const countCheck = async (): Promise<void> => {
+    if (range !== undefined) {
+      // One range: the type's /count is checked against every range's listing at once.
+      progress.counted = true;
+      return;
+    }
     progress.unverified = await verifyListing(
       deps,
       resource,
@@ -200,7 +226,9 @@ export async function listResource(
     runId: run.runId,
     phase: progress.listed ? "listed" : "stopped",
     resource,
+    range: range?.index,
     api: progress.api,
+    strays: range ? progress.strayCount : undefined,
     firestore: progress.firestore,
     firestoreRemoved: progress.firestoreRemoved,
     pages: progress.pages,

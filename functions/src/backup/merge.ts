@@ -6,7 +6,7 @@ import { within } from "../mirror/deadline";
 import { recordRef, withNormalizedId } from "../mirror/record-document";
 import { compareIds, type FirestoreCursor } from "./firestore-cursor";
 import { storedEntry, type IndexEntry } from "./firestore-index";
-import { keepId, type ResourceProgress } from "./progress";
+import { keepId, MAX_STRAYS, type ResourceProgress } from "./progress";
 import { decideRecord } from "./record-decision";
 import { DuplicateRecordError, type OrphanPolicy } from "./reconcile";
 
@@ -31,6 +31,12 @@ export interface MergeOptions {
   candidateLimit: number;
   /** Longest wait for a lookup of one document (records out of order). */
   lookupTimeoutMs: number;
+  /**
+   * One range of a split listing (./listing-ranges.ts): the Firestore side holds only the
+   * documents whose id is in [from, before). A listed record whose id is outside is a stray
+   * (its `createdAt` disagrees with its id time): looked up by id and kept in `strays`.
+   */
+  range?: { from: string | null; before: string | null };
 }
 
 const DRIFT_EXAMPLES = 3;
@@ -70,14 +76,17 @@ export class ResourceMerge {
       if (order === 0 || this.outOfOrder.has(id)) {
         throw new DuplicateRecordError(this.resource, id, page.page);
       }
+      const stray = this.isStray(id);
       let existing: IndexEntry | null;
       if (order > 0) {
+        // A stray past the range's end passes the rest of the range (later ids are larger still).
         existing = await this.seek(id);
         p.lastId = id;
       } else {
         this.outOfOrder.add(id);
-        existing = await this.lookUp(id);
+        existing = stray ? null : await this.lookUp(id);
       }
+      if (stray) existing = await this.lookUpStray(id);
       p.api += 1;
       const decision = decideRecord(this.resource, record, existing, this.repairs(id));
       if (decision.kind === "deferred") {
@@ -156,6 +165,29 @@ export class ResourceMerge {
     }
     this.count(entry);
     return entry;
+  }
+
+  /** Outside this range's id bounds: its document is another range's (or none's yet). */
+  private isStray(id: string): boolean {
+    const range = this.options.range;
+    if (range === undefined) return false;
+    if (range.from !== null && compareIds(id, range.from) < 0) return true;
+    return range.before !== null && compareIds(id, range.before) >= 0;
+  }
+
+  /**
+   * A stray's document, by id. Not counted here: the range whose id bounds hold it counts it
+   * (and takes it for a candidate, which the split listing drops once every range is listed).
+   */
+  private async lookUpStray(id: string): Promise<IndexEntry | null> {
+    const p = this.progress;
+    p.strayCount += 1;
+    keepId(p.strays, id, MAX_STRAYS);
+    const snapshot = await within(
+      recordRef(this.db, this.resource, id).get(),
+      this.options.lookupTimeoutMs,
+    );
+    return storedEntry(this.resource, snapshot);
   }
 
   private repairs(id: string): boolean {

@@ -12,6 +12,11 @@ const count = z.number().int().min(0);
 
 /** Ids kept of the documents OfficeRnD did not list (removal candidates) and of the conflicts. */
 export const MAX_KEPT_IDS = 10_000;
+/**
+ * Strays a split listing keeps per type (ids whose `createdAt` disagrees with their id time);
+ * beyond it the type's removals are held and its next listing is one chain.
+ */
+export const MAX_STRAYS = 2_000;
 
 export const resourceProgressSchema = z.object({
   /** OfficeRnD's `cursorNext` after the last page whose writes are flushed; null: the start. */
@@ -61,6 +66,23 @@ export const resourceProgressSchema = z.object({
       message: z.string(),
     }),
   ),
+  /**
+   * One range of a split listing (./split-listing.ts): records it listed whose document id lies
+   * outside its id bounds (`createdAt` disagreeing with the id's time), looked up by id; kept
+   * (capped at MAX_STRAYS) so that their documents, not listed by the range whose id bounds hold
+   * them, are not taken for orphans.
+   */
+  strays: z.array(z.string()).default([]),
+  strayCount: count.default(0),
+  /**
+   * A type listed as createdAt ranges side by side (./split-listing.ts): the split points, whole
+   * seconds since the epoch, ascending (K-1 of them for K ranges); each range's own position is
+   * saved beside this one (./checkpoint.ts). Null: one cursor chain.
+   */
+  split: z
+    .object({ points: z.array(z.number().int()) })
+    .nullable()
+    .default(null),
 });
 export type RemovalHold = ResourceProgress["holds"][number];
 export type ResourceProgress = z.infer<typeof resourceProgressSchema>;
@@ -95,6 +117,9 @@ export function emptyProgress(): ResourceProgress {
     orphaned: 0,
     unverified: null,
     holds: [],
+    strays: [],
+    strayCount: 0,
+    split: null,
   };
 }
 

@@ -8,6 +8,7 @@ import {
   saveAdopted,
   saveCheckpoint,
   type Checkpoint,
+  type SavedRun,
 } from "./checkpoint";
 import { emptyProgress, type ResourceProgress } from "./progress";
 import { firestoreTimeout, type BackupDeps } from "./run-deps";
@@ -36,7 +37,7 @@ export async function startOrResume(
   names: readonly ResourceName[],
   listingStartedAt: number,
   options: { fresh: boolean },
-): Promise<{ checkpoint: Checkpoint; progress: Map<ResourceName, ResourceProgress> }> {
+): Promise<Omit<SavedRun, "ranges"> & { ranges: RangeProgress }> {
   const timeout = firestoreTimeout(deps);
   const saved = await loadCheckpoint(deps.db, timeout);
   if (saved !== null) {
@@ -55,11 +56,11 @@ export async function startOrResume(
         endedFailed: false,
         updatedAt: now(ctx),
       };
-      const progress = startedOver(consistent(saved.progress));
+      const { progress, ranges } = startedOver(consistent(saved));
       // Header and positions at once: positions left under the old id would be ignored.
-      await saveAdopted(deps.db, adopted, progress, timeout);
+      await saveAdopted(deps.db, adopted, progress, rangeMaps(ranges), timeout);
       logs.backupProgress({ runId: ctx.runId, phase: "resumed", after: checkpoint.runId });
-      return { checkpoint: adopted, progress };
+      return { checkpoint: adopted, progress, ranges };
     }
     // Every resource listed, checked and settled: the run ended (a crash before its checkpoint
     // was cleared); resuming it would read nothing and skip today's backup.
@@ -74,7 +75,7 @@ export async function startOrResume(
         continuation: checkpoint.continuations,
         attemptRunId: ctx.runId,
       });
-      return { checkpoint, progress: consistent(saved.progress) };
+      return { checkpoint, ...consistent(saved) };
     }
     logs.backupProgress({
       runId: checkpoint.runId,
@@ -98,7 +99,14 @@ export async function startOrResume(
     updatedAt: now(ctx),
   };
   await saveCheckpoint(deps.db, checkpoint, timeout);
-  return { checkpoint, progress: new Map() };
+  return { checkpoint, progress: new Map(), ranges: new Map() };
+}
+
+/** The ranges of each split type, in order (./split-listing.ts). */
+export type RangeProgress = Map<ResourceName, ResourceProgress[]>;
+
+function rangeMaps(ranges: RangeProgress): Map<ResourceName, Map<number, ResourceProgress>> {
+  return new Map([...ranges].map(([name, list]) => [name, new Map(list.entries())]));
 }
 
 /**
@@ -106,30 +114,54 @@ export async function startOrResume(
  * resource whose removals were held back (a guard, a short listing) is read again from the
  * start: its hold is what the new run must look at afresh.
  */
-function startedOver(
-  progress: Map<ResourceName, ResourceProgress>,
-): Map<ResourceName, ResourceProgress> {
+function startedOver(saved: {
+  progress: Map<ResourceName, ResourceProgress>;
+  ranges: RangeProgress;
+}): {
+  progress: Map<ResourceName, ResourceProgress>;
+  ranges: RangeProgress;
+} {
+  const { progress, ranges } = saved;
   for (const [name, p] of progress) {
     if (p.holds.length > 0 || p.unverified !== null) {
+      // A split type too: planned afresh (./split-plan.ts lists a short split in one chain).
       progress.set(name, emptyProgress());
+      ranges.delete(name);
       continue;
     }
-    Object.assign(p, { missing: 0, changed: 0, written: 0, removed: 0, writeConflicts: 0 });
+    for (const q of [p, ...(ranges.get(name) ?? [])]) {
+      Object.assign(q, { missing: 0, changed: 0, written: 0, removed: 0, writeConflicts: 0 });
+    }
   }
-  return progress;
+  return { progress, ranges };
 }
 
 /**
  * A resource whose saved position cannot be resumed (records merged, but no cursor to go on
  * from, and the listing not ended) starts over: listing it again is only slower.
  */
-function consistent(
-  progress: Map<ResourceName, ResourceProgress>,
-): Map<ResourceName, ResourceProgress> {
+function consistent(saved: SavedRun): {
+  progress: Map<ResourceName, ResourceProgress>;
+  ranges: RangeProgress;
+} {
+  const { progress } = saved;
+  const resumable = (p: ResourceProgress) => p.listed || p.cursor !== null || p.lastId === null;
+  const ranges: RangeProgress = new Map();
   for (const [name, p] of progress) {
-    if (!p.listed && p.cursor === null && p.lastId !== null) progress.set(name, emptyProgress());
+    if (!resumable(p)) progress.set(name, emptyProgress());
+    // A split type: each range from its own position, a range without one from its start.
+    const split = progress.get(name)?.split ?? null;
+    if (split === null) continue;
+    const stored = saved.ranges.get(name);
+    ranges.set(
+      name,
+      Array.from({ length: split.points.length + 1 }, (_, i) => {
+        const r = stored?.get(i);
+        return r !== undefined && resumable(r) ? r : emptyProgress();
+      }),
+    );
   }
-  return progress;
+  return { progress, ranges };
 }
 
 /**

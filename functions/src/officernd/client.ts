@@ -279,7 +279,7 @@ export function createOfficeRndClient(
       );
     for await (const page of paginate(resource, fetcher, {
       maxPages,
-      prefetch,
+      prefetch: list.prefetch ?? prefetch,
       signal: list.signal,
       cursor: list.cursor,
     })) {

@@ -51,6 +51,8 @@ export interface ListOptions {
   signal?: AbortSignal;
   /** Resume after the page that returned this `cursorNext`; absent or null: from the start. */
   cursor?: string | null;
+  /** Ask for the next page while this one is handled (default: the client's setting). */
+  prefetch?: boolean;
 }
 
 /** Every record of one listing at once (see `collectPages`); pages() is the streaming shape. */

@@ -137,11 +137,20 @@ const CHECKPOINT_READ_TIMEOUT_MS = 10_000;
 function continuingRun(saved: SavedRun | null): BackupStatusResponse["backup"]["continuing"] {
   // A failed run's position waiting for the next run is not a run going on.
   if (saved === null || saved.checkpoint.endedFailed) return null;
-  const { checkpoint, progress } = saved;
+  const { checkpoint, progress, ranges } = saved;
   const resources: Record<string, { listed: number; written: number; done: boolean }> = {};
   for (const name of checkpoint.resources) {
     const p = progress.get(name);
-    resources[name] = { listed: p?.api ?? 0, written: p?.written ?? 0, done: p?.settled ?? false };
+    // A type listed as ranges side by side: its own counts once every range is listed, until
+    // then the sum of its ranges' (backup/split-listing.ts).
+    const parts = p?.split != null && !p.listed ? [...(ranges.get(name)?.values() ?? [])] : [];
+    const sum = (f: (q: NonNullable<typeof p>) => number) =>
+      (p ? f(p) : 0) + parts.reduce((n, q) => n + f(q), 0);
+    resources[name] = {
+      listed: sum((q) => q.api),
+      written: sum((q) => q.written),
+      done: p?.settled ?? false,
+    };
   }
   return {
     runId: checkpoint.runId,

@@ -100,6 +100,7 @@ describe("functions/.env", () => {
       orphanPolicy: "mark",
       shrinkGuard: 0.2,
       maxRemovals: 500,
+      listingRanges: 4,
       resourceNames: null,
     });
     expect(loadAlertThreshold(envFile)).toBe(10);

@@ -1,0 +1,174 @@
+import { awkwardMembers } from "../../dev/sandbox";
+import { loadCheckpoint } from "../../src/backup/checkpoint";
+import { runBackup, type BackupRunResult } from "../../src/backup/run";
+import { RESOURCES } from "../../src/officernd/resources";
+import type { LogEntry } from "../../src/logs";
+import { captureLogs } from "../officernd/helpers";
+import { differences, seedFirestore, startStack, type Stack } from "./helpers";
+
+/**
+ * A big type that accepts a createdAt range and has /count (members) is listed as createdAt
+ * ranges side by side (src/backup/split-listing.ts), against the real sandbox (createdAt range
+ * filters on members, unknown parameters 400, docs/officernd-api.md) and the real emulator. It
+ * must end in the same mirror as one cursor chain would, never lose or duplicate a record whose
+ * createdAt disagrees with its id time, and never remove anything when the ranges' sum falls
+ * short of OfficeRnD's /count (records without createdAt are in no range).
+ */
+
+let stack: Stack;
+const logs = captureLogs();
+afterAll(() => logs.stop());
+afterEach(() => stack.close());
+beforeEach(() => {
+  logs.entries.length = 0;
+});
+
+const PAGE = 50;
+const SIZES = {
+  members: 4_000,
+  companies: 20,
+  opportunities: 30,
+  locations: 0,
+  events: 0,
+  bookings: 0,
+};
+const RESOURCES_USED = ["members", "companies", "opportunities"] as const;
+
+function progress(phase: string): LogEntry[] {
+  return logs.entries.filter(
+    (e) => e.event === "backup_progress" && e.phase === phase && e.resource === "members",
+  );
+}
+
+function memberListReads(s: Stack): number {
+  return s.sandbox.stats.log.filter((e) => e.route === "list" && e.resource === "members").length;
+}
+
+async function documents(s: Stack): Promise<number> {
+  return (await s.db.collection(RESOURCES.members.collection).count().get()).data().count;
+}
+
+it("a split listing of members converges to the same mirror as one chain, first run and next", async () => {
+  stack = await startStack("split-converges", { seed: SIZES });
+  const deps = () => stack.deps({ resources: RESOURCES_USED });
+  // First run (empty mirror): /count and the oldest page tell the split; 4 ranges.
+  const first = await runBackup(deps(), { trigger: "schedule" });
+  expect(first).toMatchObject({ status: "completed", error: null });
+  expect(progress("split")).toEqual([expect.objectContaining({ ranges: 4 })]);
+  expect(first.resources.members).toMatchObject({ api: 4_000, missing: 4_000, written: 4_000 });
+  expect(await differences(stack.db, stack.sandbox)).toEqual([]);
+  // The reads: the minimum, plus the oldest page and one partial last page per range.
+  const minimum = Math.ceil(4_000 / PAGE);
+  expect(memberListReads(stack)).toBeGreaterThan(minimum);
+  expect(memberListReads(stack)).toBeLessThanOrEqual(minimum + 1 + 4);
+
+  // Drift, then a run split at the mirror's quantiles: only the differences are written.
+  const ids = stack.sandbox.data.members.ids();
+  stack.sandbox.data.members.remove(ids[5]!, ids[2_500]!);
+  stack.sandbox.data.members.update(ids[3_900]!, { name: "Renamed ✓" });
+  logs.entries.length = 0;
+  stack.sandbox.resetStats();
+  const next = await runBackup(deps(), { trigger: "schedule" });
+  expect(next).toMatchObject({ status: "completed", error: null });
+  expect(progress("split")).toEqual([expect.objectContaining({ ranges: 4, reason: "mirror" })]);
+  expect(next.resources.members).toMatchObject({
+    api: 3_998,
+    firestore: 4_000,
+    changed: 1,
+    orphaned: 2,
+    removed: 2,
+    written: 3,
+  });
+  // No OfficeRnD read to plan it: the minimum and one partial page per range.
+  expect(memberListReads(stack)).toBeLessThanOrEqual(Math.ceil(3_998 / PAGE) + 4);
+  expect(await differences(stack.db, stack.sandbox)).toEqual([]);
+}, 120_000);
+
+it("records whose createdAt disagrees with their id time are neither duplicated nor removed", async () => {
+  stack = await startStack("split-strays", { seed: SIZES });
+  const template = stack.sandbox.data.members.all()[0]!;
+  const { imported } = awkwardMembers(template, { imported: 40 });
+  stack.sandbox.data.members.add(...imported);
+  // A previous backup holds all of them but two of the imported ones (to be created).
+  const stored = stack.sandbox.data.members.all().filter((r) => r._id !== imported[0]!._id);
+  await seedFirestore(stack.db, { members: stored.filter((r) => r._id !== imported[1]!._id) });
+  const result = await runBackup(stack.deps({ resources: RESOURCES_USED }), {
+    trigger: "schedule",
+  });
+  expect(result).toMatchObject({ status: "completed", error: null });
+  expect(progress("one_chain")).toEqual([]);
+  expect(progress("split")).toEqual([expect.objectContaining({ reason: "mirror" })]);
+  const listed = progress("ranges_listed")[0];
+  expect(listed).toMatchObject({ strays: expect.any(Number) as number });
+  expect(Number(listed?.strays)).toBeGreaterThan(0);
+  // The strays' documents were not listed by the ranges of their ids: not orphans.
+  expect(result.resources.members).toMatchObject({
+    api: 4_040,
+    missing: 2,
+    orphaned: 0,
+    removed: 0,
+    written: 2,
+  });
+  expect(await documents(stack)).toBe(4_040);
+  expect(await differences(stack.db, stack.sandbox)).toEqual([]);
+}, 120_000);
+
+it("a record without createdAt holds removals back; the next run lists members in one chain and converges", async () => {
+  stack = await startStack("split-short", { seed: SIZES });
+  const template = stack.sandbox.data.members.all()[0]!;
+  const { withoutCreatedAt } = awkwardMembers(template, { withoutCreatedAt: 1 });
+  stack.sandbox.data.members.add(...withoutCreatedAt);
+  await seedFirestore(stack.db, { members: stack.sandbox.data.members.all() });
+  // Gone from OfficeRnD: an orphan to remove, but only on a verified listing.
+  const gone = stack.sandbox.data.members.ids()[100]!;
+  stack.sandbox.data.members.remove(gone);
+
+  const held = await runBackup(stack.deps({ resources: RESOURCES_USED }), { trigger: "schedule" });
+  expect(held).toMatchObject({ status: "failed", error: { code: "incomplete_listing" } });
+  expect(held.error?.message).toMatch(/createdAt ranges/);
+  expect(held.error?.message).toMatch(/one chain/);
+  expect(held.resources.members).toMatchObject({ api: 3_999, removed: 0 });
+  // Nothing lost: the record without createdAt and the orphan are still there, unmarked.
+  const noCreatedAt = withoutCreatedAt[0]!._id;
+  for (const id of [noCreatedAt, gone]) {
+    const doc = await stack.db.collection(RESOURCES.members.collection).doc(id).get();
+    expect(doc.get("_sync.removedAt")).toBeNull();
+  }
+
+  logs.entries.length = 0;
+  const next = await runBackup(stack.deps({ resources: RESOURCES_USED }), { trigger: "schedule" });
+  expect(next).toMatchObject({ status: "completed", error: null });
+  expect(progress("one_chain")).toEqual([
+    expect.objectContaining({ reason: expect.stringMatching(/^one chain until/) as string }),
+  ]);
+  expect(progress("split")).toEqual([]);
+  expect(next.resources.members).toMatchObject({ api: 4_000, removed: 1 });
+  expect(await differences(stack.db, stack.sandbox)).toEqual([]);
+}, 120_000);
+
+it("a budgeted split run continues, resumes every range, and converges within the read bound", async () => {
+  stack = await startStack("split-continues", { latencyMs: 60, seed: SIZES });
+  const attempts: BackupRunResult[] = [];
+  for (let i = 0; i < 40; i += 1) {
+    const result = await runBackup(
+      stack.deps({ resources: RESOURCES_USED, timeBudgetMs: 1_000, writeChunkSize: 100 }),
+      { trigger: "schedule" },
+    );
+    attempts.push(result);
+    if (result.status !== "continuing") break;
+    const saved = await loadCheckpoint(stack.db, 5_000);
+    // Every range keeps its own position; the type its split points.
+    expect(saved?.progress.get("members")?.split?.points).toHaveLength(3);
+  }
+  const last = attempts.at(-1);
+  expect(attempts.length).toBeGreaterThanOrEqual(3);
+  expect(last).toMatchObject({ status: "completed", error: null });
+  expect(new Set(attempts.map((a) => a.runId)).size).toBe(1);
+  expect(last?.resources.members).toMatchObject({ api: 4_000, missing: 4_000, written: 4_000 });
+  expect(await differences(stack.db, stack.sandbox)).toEqual([]);
+  expect(await loadCheckpoint(stack.db, 5_000)).toBeNull();
+  // The minimum, the oldest page, and per range one partial last page and one page per hand-over.
+  const continuations = attempts.length - 1;
+  const minimum = Math.ceil(4_000 / PAGE);
+  expect(memberListReads(stack)).toBeLessThanOrEqual(minimum + 1 + 4 * (1 + continuations));
+}, 180_000);
