@@ -125,26 +125,26 @@ async function countCheck(
     progress.api + progress.rejected,
     run.controller.signal,
   );
+  // A short sum says the split does not fit this type's records (or too many strays did, above):
+  // one chain next time. A /count that could not be read says nothing about them (still held).
+  const misfit = short !== null && /\/count says/.test(short);
   if (short !== null && progress.unverified === null) {
-    progress.unverified =
-      `${short} (as ${k} createdAt ranges: records without createdAt are in none); ` +
-      `the next run lists ${resource} in one chain`;
+    progress.unverified = misfit
+      ? `${short} (as ${k} createdAt ranges: records without createdAt are in none); ` +
+        `the next run lists ${resource} in one chain`
+      : short;
   }
   progress.counted = true;
-  // A short sum (or too many strays) says the split does not fit this type's records; a /count
-  // that could not be read says nothing about them (held back this run all the same).
-  const misfit = progress.unverified !== null && (short === null || /\/count says/.test(short));
-  if (misfit && run.mayWrite()) {
-    await rememberOneChain(deps, run.runId, resource, progress.unverified).catch(
-      (error: unknown) => {
-        logs.backupProgress({
-          runId: run.runId,
-          phase: "one_chain_not_saved",
-          resource,
-          reason: String(error),
-        });
-      },
-    );
+  const reason = progress.unverified;
+  if (reason !== null && (misfit || short === null) && run.mayWrite()) {
+    await rememberOneChain(deps, run.runId, resource, reason).catch((error: unknown) => {
+      logs.backupProgress({
+        runId: run.runId,
+        phase: "one_chain_not_saved",
+        resource,
+        reason: String(error),
+      });
+    });
   }
 }
 
