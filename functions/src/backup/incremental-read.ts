@@ -15,7 +15,7 @@ import type { IncrementalCoverage } from "./documents";
 import { indexEntry, type FirestoreIndex, type IndexEntry } from "./firestore-index";
 import { planSync, type SyncPlan } from "./plan";
 import type { ResourceRead } from "./resource-read";
-import { DuplicateRecordError, ResourceReconciler } from "./reconcile";
+import { CLOCK_MARGIN_MS, DuplicateRecordError, ResourceReconciler } from "./reconcile";
 import { firestoreTimeout, type BackupDeps } from "./run-deps";
 
 /**
@@ -127,7 +127,12 @@ async function readChanged(
   controller: AbortController,
 ): Promise<Outcome> {
   const started = performance.now();
-  const reconciler = new ResourceReconciler(resource, { orphanPolicy: deps.config.orphanPolicy });
+  const reconciler = new ResourceReconciler(resource, {
+    orphanPolicy: deps.config.orphanPolicy,
+    // A record a webhook marked removed after this listing began is not recreated (the mark's
+    // time is the webhook's clock, this the run's: hence the margin).
+    listingStartedAt: Date.now() - CLOCK_MARGIN_MS,
+  });
   const read: ResourceRead = {
     resource,
     index: null,

@@ -5,6 +5,7 @@ import { takeBackupLease, leaseTiming } from "../../src/backup/lock";
 import { metadataRef, readBackupError, readBackupRuns, runsRef } from "../../src/backup/metadata";
 import { incrementalStateRef } from "../../src/backup/run-state";
 import { runBackup, type BackupRunResult } from "../../src/backup/run";
+import { recordRef } from "../../src/mirror/record-document";
 import { RESOURCES } from "../../src/officernd/resources";
 import type { OfficeRndReader } from "../../src/officernd/types";
 import { differences, readCollection, startStack, type Stack } from "./helpers";
@@ -142,6 +143,40 @@ describe("an incremental run after a full run", () => {
     expect(state.resources.members).toMatchObject({ runId: result.runId, mode: "incremental" });
     expect(state.resources.members?.highWaterMark.toMillis()).toBe(result.startedAt.getTime());
     expect(state.resources.locations).toMatchObject({ runId: first.runId, mode: "full" });
+  });
+
+  it("does not recreate a record a webhook marked removed after OfficeRnD listed it", async () => {
+    await fullThenCleanStats();
+    const [gone, ...others] = change("members", 3, 20);
+    if (gone === undefined) throw new Error("no member");
+    // The webhook's removal lands between OfficeRnD's answer and the run's Firestore read
+    // (src/webhooks/apply.ts marks the document: `_sync.removedAt`, content kept).
+    const base = stack.deps().reader;
+    const reader: OfficeRndReader = {
+      ...base,
+      async *pages(resource, options) {
+        for await (const page of base.pages(resource, options)) {
+          if (resource === "members") {
+            await recordRef(stack.db, "members", gone).update({
+              "_sync.removedAt": Timestamp.now(),
+              "_sync.source": "webhook",
+            });
+          }
+          yield page;
+        }
+      },
+    };
+    const result = await incremental(reader);
+    expect(result.error).toBeNull();
+    expect(result).toMatchObject({ status: "completed", mode: "incremental" });
+    expect(result.resources.members).toMatchObject({ api: 3, written: others.length });
+    const doc = await recordRef(stack.db, "members", gone).get();
+    expect(doc.get("_sync.removedAt")).not.toBeNull();
+    expect(doc.get("x_note")).toBeUndefined();
+    // The next full run, OfficeRnD still listing it, brings it back.
+    const next = await full();
+    expect(next.status).toBe("completed");
+    expect((await recordRef(stack.db, "members", gone).get()).get("_sync.removedAt")).toBeNull();
   });
 
   it("removes nothing, even when a record is gone from OfficeRnD", async () => {
