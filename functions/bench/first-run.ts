@@ -3,6 +3,9 @@ import { cpus, loadavg } from "node:os";
 import { deleteApp, initializeApp } from "firebase-admin/app";
 import { getFirestore, type Firestore } from "firebase-admin/firestore";
 import { seedData, startSandbox, type Sandbox } from "../dev/sandbox";
+import { DEFAULTS } from "../src/config";
+import { splittable } from "../src/backup/listing-ranges";
+import { MIN_RANGE_RECORDS } from "../src/backup/split-plan";
 import { RESOURCES, type ResourceName } from "../src/officernd/resources";
 import { cliEntry, runUntilDone, type CliSession } from "./cli-process";
 import { cliV8Flags, describeFlags } from "./v8-flags";
@@ -42,6 +45,8 @@ interface Case {
   readsPerMinute: number;
   readsPerDay: number;
   budgetSeconds: number | null;
+  /** BACKUP_LISTING_RANGES for the CLI (BENCH_LISTING_RANGES; default the product's). */
+  listingRanges: number;
 }
 
 function caseFromEnv(title: string, sizes: Sizes, latencyMs: number): Case {
@@ -53,6 +58,7 @@ function caseFromEnv(title: string, sizes: Sizes, latencyMs: number): Case {
     readsPerMinute: envInt("BENCH_READS_PER_MINUTE", 400),
     readsPerDay: envInt("BENCH_READS_PER_DAY", 20_000),
     budgetSeconds: budget > 0 ? budget : null,
+    listingRanges: envInt("BENCH_LISTING_RANGES", DEFAULTS.BACKUP_LISTING_RANGES),
   };
 }
 
@@ -68,6 +74,9 @@ function cliEnv(sandbox: Sandbox, projectId: string, c: Case): NodeJS.ProcessEnv
     ...sandbox.env(),
     BACKUP_RESOURCES: Object.keys(c.sizes).join(","),
     ...(clientRate > 0 ? { OFFICERND_READS_PER_MINUTE: String(clientRate) } : {}),
+    ...(c.listingRanges !== DEFAULTS.BACKUP_LISTING_RANGES
+      ? { BACKUP_LISTING_RANGES: String(c.listingRanges) }
+      : {}),
     ...(c.budgetSeconds ? { BACKUP_TIME_BUDGET_SECONDS: String(c.budgetSeconds) } : {}),
   };
 }
@@ -127,6 +136,11 @@ async function runCase(c: Case): Promise<void> {
     const chain = chainFloorMs(c.sizes, c.latencyMs);
     const rate = rateFloorMs(minimum.total - minimum.token, c.readsPerMinute);
     const floor = Math.max(chain, rate);
+    // With split listings (src/backup/split-listing.ts): the longest chain once the big types are
+    // cut into ranges, and what 4 requests in flight allow (officernd/client.ts maxConcurrent).
+    const splitChain = splitChainFloorMs(c.sizes, c.latencyMs, c.listingRanges);
+    const inFlight = Math.ceil(((minimum.total - minimum.token) * c.latencyMs) / MAX_IN_FLIGHT);
+    const splitFloor = Math.max(splitChain, inFlight, rate);
     const longest = names.reduce((a, b) => ((c.sizes[a] ?? 0) >= (c.sizes[b] ?? 0) ? a : b));
     const sum = (pick: (j: NonNullable<(typeof session.runs)[number]["json"]>) => number) =>
       session.runs.reduce((s, r) => s + (r.json ? pick(r.json) : 0), 0);
@@ -183,6 +197,17 @@ async function runCase(c: Case): Promise<void> {
       ],
       ["wall ÷ floor", ratio(session.wallMs, floor), "floor = max(chain, rate); issue: ≤ 1.15×"],
       [
+        "split floor",
+        seconds(splitFloor),
+        `max(longest range or chain ${seconds(splitChain)} (BACKUP_LISTING_RANGES ${c.listingRanges}), ` +
+          `reads × latency / ${MAX_IN_FLIGHT} in flight ${seconds(inFlight)}, rate)`,
+      ],
+      [
+        "wall ÷ split floor",
+        ratio(session.wallMs, splitFloor),
+        "split listings: wall ÷ chain floor below 1.0×",
+      ],
+      [
         "OfficeRnD reads ÷ minimum",
         `${count(sandboxReads)} / ${count(minimum.total)} = ${ratio(sandboxReads, minimum.total)}`,
         `${count(minimum.pages)} pages + ${minimum.counts} counts + 1 token (sandbox-counted)`,
@@ -227,6 +252,8 @@ async function runCase(c: Case): Promise<void> {
         wallS: session.wallMs / 1000,
         runsS: sum((j) => j.durationMs ?? 0) / 1000,
         floorS: floor / 1000,
+        listingRanges: c.listingRanges,
+        splitFloorS: splitFloor / 1000,
         reads: sandboxReads,
         minimumReads: minimum.total,
         throttled: sandbox.stats.throttled,
@@ -243,6 +270,23 @@ async function runCase(c: Case): Promise<void> {
     await sandbox.close();
     await deleteApp(app);
   }
+}
+
+/** Requests the OfficeRnD client keeps in flight (src/officernd/client.ts maxConcurrent). */
+const MAX_IN_FLIGHT = 4;
+
+/**
+ * The longest chain once each splittable type (src/backup/listing-ranges.ts) is cut into as many
+ * ranges as src/backup/split-plan.ts would (at most `ranges`, each at least MIN_RANGE_RECORDS).
+ */
+function splitChainFloorMs(sizes: Sizes, latencyMs: number, ranges: number): number {
+  const pages = (Object.entries(sizes) as [ResourceName, number][]).map(([name, n]) => {
+    const k = splittable(name)
+      ? Math.max(1, Math.min(ranges, Math.floor(n / MIN_RANGE_RECORDS)))
+      : 1;
+    return pagesFor(Math.ceil(n / k));
+  });
+  return Math.max(...pages) * latencyMs;
 }
 
 /** The issue's first run: 10,000 members, 5,000 opportunities, 2,000 companies at 250 ms. */
