@@ -105,6 +105,7 @@ export async function listResource(
     {
       orphanPolicy: deps.config.orphanPolicy,
       previousConflicts: run.previousConflicts.get(resource),
+      listingStartedAt: run.listingStartedAt,
       candidateLimit: candidateLimit(deps.config.maxRemovals),
       lookupTimeoutMs: firestoreTimeout(deps),
       ...(range ? { range: { from: range.from, before: range.before } } : {}),

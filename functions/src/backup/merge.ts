@@ -27,6 +27,11 @@ export interface MergeOptions {
   orphanPolicy: OrphanPolicy;
   /** Ids the previous complete run left alone: this time they are repaired from OfficeRnD. */
   previousConflicts?: ReadonlySet<string>;
+  /**
+   * When the run's listing began (ms, Firestore's clock less a margin): a document marked removed
+   * after it (a webhook's removal) is not recreated this run (./record-decision.ts).
+   */
+  listingStartedAt: number;
   /** Most candidate ids kept (the removal phase can only act on kept ids). */
   candidateLimit: number;
   /** Longest wait for a lookup of one document (records out of order). */
@@ -88,7 +93,13 @@ export class ResourceMerge {
       }
       if (stray) existing = await this.lookUpStray(id);
       p.api += 1;
-      const decision = decideRecord(this.resource, record, existing, this.repairs(id));
+      const decision = decideRecord(
+        this.resource,
+        record,
+        existing,
+        this.repairs(id),
+        this.options.listingStartedAt,
+      );
       if (decision.kind === "deferred") {
         p.deferred += 1;
         keepId(p.deferredIds, id);
