@@ -150,6 +150,26 @@ export async function recordBackupRun(db: Firestore, record: RunRecord): Promise
   });
 }
 
+/**
+ * A run given up before it ended (`run --fresh`, or too many hand-overs: ./run-resume.ts): its
+ * history entry, `continuing` since its last hand-over, says it failed and why, so no list shows
+ * it as going on for ever. Nothing else is recorded: the metadata keeps the last run that ended,
+ * and the run that replaces it reports on the data.
+ */
+export async function recordAbandoned(db: Firestore, runId: string, reason: string): Promise<void> {
+  const ref = runsRef(db).doc(runId);
+  await db.runTransaction(async (tx) => {
+    const snap = await tx.get(ref);
+    if (snap.get("status") !== "continuing") return;
+    tx.update(ref, {
+      status: "failed",
+      error: safeErrorMessage(`abandoned: ${reason}`),
+      errorCode: "abandoned",
+      errorRetryable: false,
+    });
+  });
+}
+
 function errorDoc(run: RunRecord["run"], failure: NonNullable<RunRecord["failure"]>): ErrorDoc {
   return errorDocSchema.parse({
     functionName: functionNameOf(run.mode),

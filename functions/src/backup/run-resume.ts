@@ -1,6 +1,7 @@
 import { Timestamp } from "firebase-admin/firestore";
 import { logs } from "../logs";
 import type { ResourceName } from "../officernd/resources";
+import { within } from "../mirror/deadline";
 import {
   clearCheckpoint,
   loadCheckpoint,
@@ -10,6 +11,8 @@ import {
   type Checkpoint,
   type SavedRun,
 } from "./checkpoint";
+import { recordAbandoned } from "./metadata";
+import { describeError } from "./problems";
 import { emptyProgress, type ResourceProgress } from "./progress";
 import { firestoreTimeout, type BackupDeps } from "./run-deps";
 
@@ -77,15 +80,24 @@ export async function startOrResume(
       });
       return { checkpoint, ...consistent(saved) };
     }
-    logs.backupProgress({
-      runId: checkpoint.runId,
-      phase: "abandoned",
-      reason: options.fresh
-        ? "a fresh run was asked for"
-        : done
-          ? "it had ended"
-          : `continued ${checkpoint.continuations} times without ending`,
-    });
+    const reason = options.fresh
+      ? "a fresh run was asked for"
+      : done
+        ? "it had ended"
+        : `continued ${checkpoint.continuations} times without ending`;
+    logs.backupProgress({ runId: checkpoint.runId, phase: "abandoned", reason });
+    // Its history entry stops saying `continuing` (best effort: the new run goes ahead anyway).
+    if (!done && !checkpoint.endedFailed) {
+      await within(recordAbandoned(deps.db, checkpoint.runId, reason), timeout).catch(
+        (error: unknown) => {
+          logs.backupProgress({
+            runId: checkpoint.runId,
+            phase: "abandoned",
+            reason: `its history entry could not be updated: ${describeError(error)}`,
+          });
+        },
+      );
+    }
     await clearCheckpoint(deps.db, timeout);
   }
   const checkpoint: Checkpoint = {

@@ -1,5 +1,6 @@
 import { loadCheckpoint } from "../../src/backup/checkpoint";
-import { listBackupRuns } from "../../src/backup/metadata";
+import { backupMetadataSchema } from "../../src/backup/documents";
+import { errorRef, listBackupRuns, readBackupMetadata, runsRef } from "../../src/backup/metadata";
 import { runBackup } from "../../src/backup/run";
 import { differences, startStack, type Stack } from "./helpers";
 
@@ -57,4 +58,32 @@ it("a continuation runs only from its own hand-over; stale or ended ones do noth
   expect(attempt).toMatchObject({ status: "failed", error: { code: "busy", retryable: false } });
   expect(attempt.error?.message).toContain("the run has ended");
   expect((await listBackupRuns(stack.db, 10)).map((r) => r.runId)).toEqual([first.runId]);
+}, 120_000);
+
+it("a run abandoned for a fresh one says so in its history (not `continuing` for ever)", async () => {
+  stack = await startStack("continuation-abandoned", {
+    latencyMs: 150,
+    seed: { members: 1_000, companies: 20, opportunities: 20 },
+  });
+  const first = await runBackup(stack.deps({ timeBudgetMs: 1_000, writeChunkSize: 50 }), {
+    trigger: "schedule",
+  });
+  expect(first.status).toBe("continuing");
+  expect((await runsRef(stack.db).doc(first.runId).get()).get("status")).toBe("continuing");
+
+  const fresh = await runBackup(stack.deps(), { trigger: "cli", fresh: true });
+  expect(fresh).toMatchObject({ status: "completed" });
+  expect(fresh.runId).not.toBe(first.runId);
+  const abandoned = backupMetadataSchema.parse(
+    (await runsRef(stack.db).doc(first.runId).get()).data(),
+  );
+  expect(abandoned).toMatchObject({
+    status: "failed",
+    errorCode: "abandoned",
+    error: "abandoned: a fresh run was asked for",
+    errorRetryable: false,
+  });
+  // The metadata is the fresh run's; the abandoned one filed no /errors document.
+  expect((await readBackupMetadata(stack.db))?.runId).toBe(fresh.runId);
+  expect((await errorRef(stack.db, first.runId).get()).exists).toBe(false);
 }, 120_000);
