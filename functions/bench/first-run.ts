@@ -241,6 +241,10 @@ async function runCase(c: Case): Promise<void> {
     }
     if (!last?.json)
       console.log(`\nNo JSON from the CLI; its stderr:\n${last?.stderrTail.join("\n")}`);
+    else if (last.code !== (last.json.status === "completed" ? 0 : last.code))
+      console.log(
+        `\nExit ${String(last.code)} after a completed run; stderr:\n${last.stderrTail.join("\n")}`,
+      );
     console.log(
       `\nBENCH_RESULT ${JSON.stringify({
         case: c.title,
