@@ -88,8 +88,8 @@ it("a run killed mid-listing resumes from its last checkpoint, not from zero", a
   const env = baseEnv({
     ...stack.sandbox.env({ OFFICERND_READS_PER_MINUTE: "100000" }),
     GCLOUD_PROJECT: stack.fs.projectId,
-    // One cursor chain (its position is the type's own); a split listing killed and resumed:
-    // test/backup/split-listing.test.ts.
+    // One cursor chain (its position is the type's own); a split run killed and resumed, each
+    // range from its own position: test/backup/split-listing.test.ts.
     BACKUP_LISTING_RANGES: "1",
   });
   const first = spawnCli(["run", "--json"], env);

@@ -1,4 +1,9 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import type { Timestamp } from "firebase-admin/firestore";
 import { awkwardMembers } from "../../dev/sandbox";
+import { lockRef } from "../../src/backup/lock";
+import { baseEnv } from "../cli/run-cli";
+import { spawnCli } from "../reliability/harness";
 import { loadCheckpoint } from "../../src/backup/checkpoint";
 import { runBackup, type BackupRunResult } from "../../src/backup/run";
 import { RESOURCES } from "../../src/officernd/resources";
@@ -171,4 +176,50 @@ it("a budgeted split run continues, resumes every range, and converges within th
   const continuations = attempts.length - 1;
   const minimum = Math.ceil(4_000 / PAGE);
   expect(memberListReads(stack)).toBeLessThanOrEqual(minimum + 1 + 4 * (1 + continuations));
+}, 180_000);
+
+/**
+ * A split run killed mid-listing (SIGKILL, as OOM or a function's timeout kill it) resumes every
+ * range from its own saved position: the same run id, the same split points, and only the pages
+ * after those positions read again.
+ */
+it("a split run killed mid-listing resumes every range from its position, not from zero", async () => {
+  stack = await startStack("split-killed", { latencyMs: 100, seed: SIZES });
+  const env = baseEnv({
+    ...stack.sandbox.env({ OFFICERND_READS_PER_MINUTE: "100000" }),
+    GCLOUD_PROJECT: stack.fs.projectId,
+    BACKUP_RESOURCES: RESOURCES_USED.join(","),
+  });
+  const first = spawnCli(["run", "--json"], env);
+  const written = (saved: Awaited<ReturnType<typeof loadCheckpoint>>) =>
+    [...(saved?.ranges.get("members")?.values() ?? [])].reduce((n, r) => n + r.written, 0);
+  let saved = await loadCheckpoint(stack.db, 5_000);
+  for (let i = 0; i < 400 && written(saved) < 1_000; i += 1) {
+    await sleep(50);
+    saved = await loadCheckpoint(stack.db, 5_000);
+  }
+  first.child.kill("SIGKILL");
+  expect((await first.done).signal).toBe("SIGKILL");
+  const points = saved?.progress.get("members")?.split?.points;
+  expect(points).toHaveLength(3);
+  const savedApi = [...(saved?.ranges.get("members")?.values() ?? [])].reduce(
+    (n, r) => n + r.api,
+    0,
+  );
+  expect(savedApi).toBeGreaterThanOrEqual(1_000);
+  expect(savedApi).toBeLessThan(4_000);
+
+  const renewedAt = (await lockRef(stack.db).get()).get("renewedAt") as Timestamp;
+  await sleep(Math.max(0, renewedAt.toMillis() + 3_100 - Date.now()));
+  stack.sandbox.resetStats();
+  logs.entries.length = 0;
+  const next = await spawnCli(["run", "--json"], env).done;
+  expect(next.code).toBe(0);
+  expect(next.result).toMatchObject({ status: "completed", runId: saved?.checkpoint.runId });
+  expect(await differences(stack.db, stack.sandbox)).toEqual([]);
+  // From the saved positions: the remaining pages, plus the few each range read past its saved
+  // position before the kill and one partial page per range.
+  const remaining = Math.ceil((4_000 - savedApi) / PAGE);
+  expect(memberListReads(stack)).toBeLessThanOrEqual(remaining + 4 * 3);
+  expect(memberListReads(stack)).toBeLessThan(Math.ceil(4_000 / PAGE));
 }, 180_000);
