@@ -29,6 +29,13 @@ import { TimeBudgetError } from "./time-budget";
  * - resumable: each range's position is saved on its own (./checkpoint.ts), the split points with
  *   the type's, so a continuation or a crash resumes every range where it was;
  * - the run's stats: the ranges' counts summed, as one listing would have them.
+ * What one chain does not have: a record is in a range by a field, not by its keyset position. A
+ * record whose createdAt were edited, during the listing, into a range already read would be in
+ * none; /count catches it unless a record listed earlier is removed from OfficeRnD meanwhile
+ * (the count then falls by one too), and its document would be taken for an orphan. OfficeRnD
+ * sets createdAt when a record is created (we know of no way to edit it), and the edit would
+ * bring a `member.updated` webhook, whose write after the listing began keeps the document from
+ * removal (./removal-phase.ts). BACKUP_LISTING_RANGES=1 rules it out.
  */
 
 export async function listType(
