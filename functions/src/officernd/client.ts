@@ -142,7 +142,13 @@ export function createOfficeRndClient(
    * to `parse`; every other answer is judged by the shared classifier.
    */
   function fetchJudged<T>(
-    request: { resource: ResourceName; page: number | null; url: string; withCursor: boolean },
+    request: {
+      resource: ResourceName;
+      page: number | null;
+      url: string;
+      withCursor: boolean;
+      priority?: number;
+    },
     where: string,
     signal: AbortSignal,
     parse: (body: string, contentType: string) => T,
@@ -161,79 +167,84 @@ export function createOfficeRndClient(
     const attempt = async (n: number): Promise<AttemptOutcome<T>> => {
       const token = await tokens.get(signal);
       lastToken = token;
-      return limiter.schedule(async (queuedMs): Promise<AttemptOutcome<T>> => {
-        if (signal.aborted) throw abortError(signal);
-        stats.requests += 1;
-        stats.limiterWaitMs += queuedMs;
-        const waitMs = queuedMs + retryWaitMs;
-        let answer;
-        try {
-          answer = await exchange(http, {
-            method: "GET",
-            url,
-            headers: { Authorization: `Bearer ${token}`, Accept: "application/json" },
-            timeoutMs: policy.timeoutMs,
-            signal,
-          });
-        } catch (error: unknown) {
-          if (!(error instanceof TransportFailure)) throw error;
-          logs.officeRndRequest({
-            resource,
-            page,
-            status: null,
-            attempt: n,
-            waitMs,
-            durationMs: 0,
-          });
-          const code = error.kind === "timeout" ? "timeout" : "network";
-          const message =
-            error.kind === "timeout" ? `no answer within ${policy.timeoutMs} ms` : error.message;
-          return { ok: false, action: "backoff", error: fail(code, message, null) };
-        }
-        const { status, durationMs } = answer;
-        limiter.observe(answer.rateHeaders);
-        if (status === 200) {
-          let parsed: T;
+      return limiter.schedule(
+        async (queuedMs): Promise<AttemptOutcome<T>> => {
+          if (signal.aborted) throw abortError(signal);
+          stats.requests += 1;
+          stats.limiterWaitMs += queuedMs;
+          const waitMs = queuedMs + retryWaitMs;
+          let answer;
           try {
-            parsed = parse(answer.body, answer.contentType);
-          } finally {
-            logs.officeRndRequest({ resource, page, status, attempt: n, waitMs, durationMs });
+            answer = await exchange(http, {
+              method: "GET",
+              url,
+              headers: { Authorization: `Bearer ${token}`, Accept: "application/json" },
+              timeoutMs: policy.timeoutMs,
+              signal,
+            });
+          } catch (error: unknown) {
+            if (!(error instanceof TransportFailure)) throw error;
+            logs.officeRndRequest({
+              resource,
+              page,
+              status: null,
+              attempt: n,
+              waitMs,
+              durationMs: 0,
+            });
+            const code = error.kind === "timeout" ? "timeout" : "network";
+            const message =
+              error.kind === "timeout" ? `no answer within ${policy.timeoutMs} ms` : error.message;
+            return { ok: false, action: "backoff", error: fail(code, message, null) };
           }
-          return { ok: true, value: parsed };
-        }
-        logs.officeRndRequest({ resource, page, status, attempt: n, waitMs, durationMs });
-        const verdict = classifyAnswer(status, answer.body, answer.contentType, {
-          scope: resourceDefinition(resource).scope,
-          orgSlug: config.orgSlug,
-          withCursor: request.withCursor,
-          dayQuotaSpent: limiter.dayExhausted(),
-        });
-        if (status === 429) {
-          stats.throttled += 1;
-          // Retry-After when OfficeRnD sends one (not documented); else the spent minute's
-          // reset; else back off.
-          const retryAfterMs = parseRetryAfter(answer.retryAfter) ?? limiter.spentMinuteResetInMs();
-          // Every queued request of the run waits, not only this one.
-          if (retryAfterMs !== null && verdict.action !== "fail")
-            limiter.pauseFor(Math.min(retryAfterMs, policy.maxRetryAfterMs));
-          if (verdict.code === "quota_exhausted") {
-            const resetAt = limiter.budget().day?.resetAt;
-            const error = quotaExhaustedError(resetAt ? Date.parse(resetAt) : null);
-            return { ok: false, action: "fail", error: fail(error.code, error.message, status) };
+          const { status, durationMs } = answer;
+          limiter.observe(answer.rateHeaders);
+          if (status === 200) {
+            let parsed: T;
+            try {
+              parsed = parse(answer.body, answer.contentType);
+            } finally {
+              logs.officeRndRequest({ resource, page, status, attempt: n, waitMs, durationMs });
+            }
+            return { ok: true, value: parsed };
+          }
+          logs.officeRndRequest({ resource, page, status, attempt: n, waitMs, durationMs });
+          const verdict = classifyAnswer(status, answer.body, answer.contentType, {
+            scope: resourceDefinition(resource).scope,
+            orgSlug: config.orgSlug,
+            withCursor: request.withCursor,
+            dayQuotaSpent: limiter.dayExhausted(),
+          });
+          if (status === 429) {
+            stats.throttled += 1;
+            // Retry-After when OfficeRnD sends one (not documented); else the spent minute's
+            // reset; else back off.
+            const retryAfterMs =
+              parseRetryAfter(answer.retryAfter) ?? limiter.spentMinuteResetInMs();
+            // Every queued request of the run waits, not only this one.
+            if (retryAfterMs !== null && verdict.action !== "fail")
+              limiter.pauseFor(Math.min(retryAfterMs, policy.maxRetryAfterMs));
+            if (verdict.code === "quota_exhausted") {
+              const resetAt = limiter.budget().day?.resetAt;
+              const error = quotaExhaustedError(resetAt ? Date.parse(resetAt) : null);
+              return { ok: false, action: "fail", error: fail(error.code, error.message, status) };
+            }
+            return {
+              ok: false,
+              action: verdict.action,
+              retryAfterMs,
+              error: fail(verdict.code, verdict.message, status),
+            };
           }
           return {
             ok: false,
             action: verdict.action,
-            retryAfterMs,
             error: fail(verdict.code, verdict.message, status),
           };
-        }
-        return {
-          ok: false,
-          action: verdict.action,
-          error: fail(verdict.code, verdict.message, status),
-        };
-      }, signal);
+        },
+        signal,
+        request.priority,
+      );
     };
 
     return withRetries(attempt, policy, {
@@ -272,6 +283,7 @@ export function createOfficeRndClient(
           page,
           url: resourcePageUrl(config, resource, { cursor, filters: list.filters }),
           withCursor: cursor !== null,
+          priority: list.priority,
         },
         `OfficeRnD ${resource} page ${page}`,
         signal,

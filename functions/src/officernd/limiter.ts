@@ -1,6 +1,6 @@
 import Bottleneck from "bottleneck";
 import { ReadBudget, type ReadBudgetReport } from "./rate-limit";
-import { sleep } from "./retry";
+import { abortError, sleep } from "./retry";
 import { OfficeRndError } from "./types";
 
 /**
@@ -13,6 +13,14 @@ import { OfficeRndError } from "./types";
  *   organization's budget for its other integrations;
  * - OfficeRnD's own figures, from the rate-limit headers of its answers: wait when the minute's
  *   budget runs low or out, or after a 429; fail at once when the daily quota is spent.
+ *
+ * Requests carry a priority (bottleneck's scale: 0 first, 9 last, default 5), honoured both for
+ * the slots in flight (bottleneck's own queue) and at the gate (the waiter with the best priority
+ * passes next; equal ones in arrival order). A backup lists one type as one cursor chain, each
+ * page asked for after the last one's answer, while a split type is several ranges whose work
+ * can spread over the slots (../backup/split-listing.ts): a chain served whenever it is ready
+ * ends as soon as its latency allows, where first come, first served made it wait its turn
+ * behind the ranges and end last.
  */
 
 export interface ReadLimiterOptions {
@@ -40,7 +48,11 @@ export interface ReadLimiter {
    * Runs `fn` when both limits allow; `fn` receives how long it waited. Rejects with an
    * OfficeRndError `quota_exhausted` when the daily quota is spent, or the signal's reason.
    */
-  schedule<T>(fn: (queuedMs: number) => Promise<T>, signal?: AbortSignal): Promise<T>;
+  schedule<T>(
+    fn: (queuedMs: number) => Promise<T>,
+    signal?: AbortSignal,
+    priority?: number,
+  ): Promise<T>;
   /** An answer arrived: its rate-limit headers (lower-case names). */
   observe(headers: Readonly<Record<string, string>>): void;
   /** OfficeRnD answered 429: no request starts until `ms` from now. */
@@ -54,6 +66,9 @@ export interface ReadLimiter {
   /** Drops timers; queued jobs still run (cancelled ones end at once). */
   stop(): void;
 }
+
+/** Bottleneck's default priority (0 first, 9 last). */
+export const DEFAULT_PRIORITY = 5;
 
 export function quotaExhaustedError(resetAt: number | null): OfficeRndError {
   const when =
@@ -79,32 +94,102 @@ export function createReadLimiter(options: ReadLimiterOptions): ReadLimiter {
   const stats: ReadLimiterStats = { started: 0, maxInFlight: 0, queuedMs: 0, budgetWaitMs: 0 };
   let inFlight = 0;
   const stopped = new AbortController();
-  /** One request at a time passes the budget gate, so spacing decisions do not race. */
-  let gate: Promise<void> = Promise.resolve();
 
-  async function passGate(signal: AbortSignal): Promise<void> {
-    for (;;) {
-      const verdict = budget.verdict(inFlight, now());
-      if (verdict.kind === "go") return;
-      if (verdict.kind === "quota_exhausted") throw quotaExhaustedError(verdict.resetAt);
-      stats.budgetWaitMs += verdict.ms;
-      await sleep(verdict.ms, signal);
+  /**
+   * The budget gate: requests wait here for the budget's go, one passes at a time (so spacing
+   * decisions do not race), the best priority first.
+   */
+  interface Waiter {
+    priority: number;
+    seq: number;
+    pass: () => void;
+    fail: (error: Error) => void;
+  }
+  const waiting: Waiter[] = [];
+  let seq = 0;
+  let pumping = false;
+
+  function next(): Waiter | undefined {
+    let best: Waiter | undefined;
+    for (const w of waiting) {
+      if (best === undefined || w.priority < best.priority) best = w;
+      else if (w.priority === best.priority && w.seq < best.seq) best = w;
+    }
+    return best;
+  }
+
+  async function pump(): Promise<void> {
+    pumping = true;
+    try {
+      while (waiting.length > 0) {
+        const verdict = budget.verdict(inFlight, now());
+        if (verdict.kind === "quota_exhausted") {
+          const error = quotaExhaustedError(verdict.resetAt);
+          for (const w of waiting.splice(0)) w.fail(error);
+          return;
+        }
+        if (verdict.kind === "wait") {
+          stats.budgetWaitMs += verdict.ms;
+          await sleep(verdict.ms, stopped.signal).catch(() => undefined);
+          if (stopped.signal.aborted) {
+            for (const w of waiting.splice(0)) w.fail(abortError(stopped.signal));
+            return;
+          }
+          continue;
+        }
+        const chosen = next();
+        if (chosen === undefined) return;
+        waiting.splice(waiting.indexOf(chosen), 1);
+        chosen.pass();
+      }
+    } finally {
+      pumping = false;
     }
   }
 
+  function passGate(signal: AbortSignal, priority: number): Promise<void> {
+    if (signal.aborted) return Promise.reject(abortError(signal));
+    return new Promise<void>((resolve, reject) => {
+      const waiter: Waiter = {
+        priority,
+        seq: seq++,
+        pass: () => {
+          signal.removeEventListener("abort", onAbort);
+          // Counted as started before the gate looks at the next waiter.
+          budget.started(now());
+          inFlight += 1;
+          resolve();
+        },
+        fail: (error) => {
+          signal.removeEventListener("abort", onAbort);
+          reject(error);
+        },
+      };
+      const onAbort = () => {
+        const at = waiting.indexOf(waiter);
+        if (at >= 0) waiting.splice(at, 1);
+        reject(abortError(signal));
+      };
+      signal.addEventListener("abort", onAbort, { once: true });
+      waiting.push(waiter);
+      if (!pumping) void pump();
+    });
+  }
+
   return {
-    schedule<T>(fn: (queuedMs: number) => Promise<T>, signal?: AbortSignal): Promise<T> {
+    schedule<T>(
+      fn: (queuedMs: number) => Promise<T>,
+      signal?: AbortSignal,
+      priority = DEFAULT_PRIORITY,
+    ): Promise<T> {
       const queuedAt = now();
       const cancel = signal ? AbortSignal.any([signal, stopped.signal]) : stopped.signal;
-      return bottleneck.schedule(async () => {
-        const turn = gate.then(() => passGate(cancel));
-        gate = turn.catch(() => undefined);
-        await turn;
+      const rank = Math.min(9, Math.max(0, Math.round(priority)));
+      return bottleneck.schedule({ priority: rank }, async () => {
+        await passGate(cancel, rank);
         const queuedMs = now() - queuedAt;
-        budget.started(now());
         stats.started += 1;
         stats.queuedMs += queuedMs;
-        inFlight += 1;
         stats.maxInFlight = Math.max(stats.maxInFlight, inFlight);
         try {
           return await fn(queuedMs);

@@ -53,6 +53,11 @@ export interface ListOptions {
   cursor?: string | null;
   /** Ask for the next page while this one is handled (default: the client's setting). */
   prefetch?: boolean;
+  /**
+   * The listing's requests at the read limiter: 0 first, 9 last, default 5 (./limiter.ts). A
+   * split type's ranges ask for less than whole cursor chains, which cannot spread their work.
+   */
+  priority?: number;
 }
 
 /** Every record of one listing at once (see `collectPages`); pages() is the streaming shape. */

@@ -53,6 +53,38 @@ describe("read limiter", () => {
     expect(limiter.stats().budgetWaitMs).toBeGreaterThan(0);
   });
 
+  it("serves the best priority first, for slots in flight and at the budget gate", async () => {
+    const order: string[] = [];
+    const job = (name: string) => () => {
+      order.push(name);
+      return new Promise<void>((resolve) => setTimeout(resolve, 20));
+    };
+    // Slots: one in flight, the rest queued at bottleneck by priority (0 first, 9 last).
+    const slots = createReadLimiter({ readsPerMinute: 100_000, maxConcurrent: 1 });
+    await Promise.all([
+      slots.schedule(job("first")),
+      slots.schedule(job("range-a"), undefined, 6),
+      slots.schedule(job("chain"), undefined, 5),
+      slots.schedule(job("range-b"), undefined, 6),
+      slots.schedule(job("urgent"), undefined, 0),
+    ]);
+    slots.stop();
+    expect(order).toEqual(["first", "urgent", "chain", "range-a", "range-b"]);
+
+    // The gate: two starts per 300 ms window; the third and later wait there, best first.
+    order.length = 0;
+    const gate = createReadLimiter({ readsPerMinute: 2, maxConcurrent: 8, windowMs: 300 });
+    await Promise.all([
+      gate.schedule(job("a"), undefined, 5),
+      gate.schedule(job("b"), undefined, 5),
+      gate.schedule(job("range"), undefined, 6),
+      gate.schedule(job("chain"), undefined, 5),
+      gate.schedule(job("later-range"), undefined, 6),
+    ]);
+    gate.stop();
+    expect(order).toEqual(["a", "b", "chain", "range", "later-range"]);
+  });
+
   it("bounds requests in flight with maxConcurrent", async () => {
     h = await harness({ latencyMs: 60 });
     const client = h.client({ maxConcurrent: 1 });
