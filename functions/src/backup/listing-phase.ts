@@ -63,6 +63,9 @@ class FirestoreSideError extends Error {
 }
 
 const PROGRESS_EVERY_PAGES = 20;
+/** Read-limiter priorities (0 first): a whole cursor chain, a range of a split type. */
+const CHAIN_PRIORITY = 4;
+const RANGE_PRIORITY = 6;
 /** Chunks of writes between two saves of the position (and at most CHECKPOINT_EVERY_MS). */
 const SAVE_EVERY_CHUNKS = 4;
 
@@ -141,7 +144,10 @@ export async function listResource(
   const listPages = async (): Promise<void> => {
     let pages = 0;
     const filters = range?.filters;
-    for await (const page of deps.reader.pages(resource, { signal, cursor, filters })) {
+    // A whole chain before a split type's ranges at the read limiter: a chain cannot spread its
+    // pages over the slots in flight, the ranges can (../officernd/limiter.ts).
+    const priority = range ? RANGE_PRIORITY : CHAIN_PRIORITY;
+    for await (const page of deps.reader.pages(resource, { signal, cursor, filters, priority })) {
       let writes;
       try {
         writes = await merge.addPage(page);
