@@ -184,7 +184,10 @@ it("a budgeted split run continues, resumes every range, and converges within th
  * after those positions read again.
  */
 it("a split run killed mid-listing resumes every range from its position, not from zero", async () => {
-  stack = await startStack("split-killed", { latencyMs: 100, seed: SIZES });
+  // 3,000 members a range: each saves its position after 4 chunks of 500 writes, mid-range
+  // (with 1,000 a range the first position saved would be the range's end).
+  const members = 12_000;
+  stack = await startStack("split-killed", { latencyMs: 100, seed: { ...SIZES, members } });
   const env = baseEnv({
     ...stack.sandbox.env({ OFFICERND_READS_PER_MINUTE: "100000" }),
     GCLOUD_PROJECT: stack.fs.projectId,
@@ -194,7 +197,9 @@ it("a split run killed mid-listing resumes every range from its position, not fr
   const written = (saved: Awaited<ReturnType<typeof loadCheckpoint>>) =>
     [...(saved?.ranges.get("members")?.values() ?? [])].reduce((n, r) => n + r.written, 0);
   let saved = await loadCheckpoint(stack.db, 5_000);
-  for (let i = 0; i < 400 && written(saved) < 1_000; i += 1) {
+  const unlisted = (s: typeof saved) =>
+    [...(s?.ranges.get("members")?.values() ?? [])].some((r) => !r.listed);
+  for (let i = 0; i < 400 && !(written(saved) >= 2_000 && unlisted(saved)); i += 1) {
     await sleep(50);
     saved = await loadCheckpoint(stack.db, 5_000);
   }
@@ -206,8 +211,8 @@ it("a split run killed mid-listing resumes every range from its position, not fr
     (n, r) => n + r.api,
     0,
   );
-  expect(savedApi).toBeGreaterThanOrEqual(1_000);
-  expect(savedApi).toBeLessThan(4_000);
+  expect(savedApi).toBeGreaterThanOrEqual(2_000);
+  expect(savedApi).toBeLessThan(members);
 
   const renewedAt = (await lockRef(stack.db).get()).get("renewedAt") as Timestamp;
   await sleep(Math.max(0, renewedAt.toMillis() + 3_100 - Date.now()));
@@ -219,7 +224,7 @@ it("a split run killed mid-listing resumes every range from its position, not fr
   expect(await differences(stack.db, stack.sandbox)).toEqual([]);
   // From the saved positions: the remaining pages, plus the few each range read past its saved
   // position before the kill and one partial page per range.
-  const remaining = Math.ceil((4_000 - savedApi) / PAGE);
+  const remaining = Math.ceil((members - savedApi) / PAGE);
   expect(memberListReads(stack)).toBeLessThanOrEqual(remaining + 4 * 3);
-  expect(memberListReads(stack)).toBeLessThan(Math.ceil(4_000 / PAGE));
+  expect(memberListReads(stack)).toBeLessThan(Math.ceil(members / PAGE));
 }, 180_000);
