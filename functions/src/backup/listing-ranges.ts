@@ -42,6 +42,13 @@ export function objectIdSeconds(id: string): number | null {
   return /^[0-9a-f]{24}$/i.test(id) ? parseInt(id.slice(0, 8), 16) : null;
 }
 
+/** The second of a record's `createdAt` (ISO 8601); null when absent or not a time. */
+export function createdAtSecond(value: unknown): number | null {
+  if (typeof value !== "string") return null;
+  const ms = Date.parse(value);
+  return Number.isNaN(ms) ? null : Math.floor(ms / 1000);
+}
+
 /** The K ranges cut at these split points (ascending whole seconds). */
 export function rangesFor(points: readonly number[]): ListingRange[] {
   const bounds: (number | null)[] = [null, ...points, null];
@@ -115,6 +122,8 @@ const SUMMED = [
   "writeConflicts",
   "unstorable",
   "strayCount",
+  "undated",
+  "misdated",
 ] as const;
 
 /**

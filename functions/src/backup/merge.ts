@@ -7,6 +7,7 @@ import { recordRef, withNormalizedId } from "../mirror/record-document";
 import { compareIds, type FirestoreCursor } from "./firestore-cursor";
 import { storedEntry, type IndexEntry } from "./firestore-index";
 import { keepId, MAX_STRAYS, type ResourceProgress } from "./progress";
+import { createdAtSecond, objectIdSeconds } from "./listing-ranges";
 import { decideRecord } from "./record-decision";
 import { DuplicateRecordError, type OrphanPolicy } from "./reconcile";
 
@@ -81,6 +82,9 @@ export class ResourceMerge {
       if (order === 0 || this.outOfOrder.has(id)) {
         throw new DuplicateRecordError(this.resource, id, page.page);
       }
+      const created = createdAtSecond(listed.createdAt);
+      if (created === null) p.undated += 1;
+      else if (created !== objectIdSeconds(id)) p.misdated += 1;
       const stray = this.isStray(id);
       let existing: IndexEntry | null;
       if (order > 0) {

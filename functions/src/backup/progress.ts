@@ -75,6 +75,12 @@ export const resourceProgressSchema = z.object({
   strays: z.array(z.string()).default([]),
   strayCount: count.default(0),
   /**
+   * Records listed without a parseable `createdAt`, and with one whose second differs from their
+   * id's: what a one-chain listing tells about whether its type may be split (./split-plan.ts).
+   */
+  undated: count.default(0),
+  misdated: count.default(0),
+  /**
    * A type listed as createdAt ranges side by side (./split-listing.ts): the split points, whole
    * seconds since the epoch, ascending (K-1 of them for K ranges); each range's own position is
    * saved beside this one (./checkpoint.ts). Null: one cursor chain.
@@ -119,6 +125,8 @@ export function emptyProgress(): ResourceProgress {
     holds: [],
     strays: [],
     strayCount: 0,
+    undated: 0,
+    misdated: 0,
     split: null,
   };
 }

@@ -11,7 +11,7 @@ import { combineRanges, rangesFor, splittable } from "./listing-ranges";
 import { emptyProgress, MAX_STRAYS, type ResourceProgress } from "./progress";
 import { verifyListing } from "./resource-read";
 import { firestoreTimeout, type BackupDeps } from "./run-deps";
-import { planSplit, rememberOneChain } from "./split-plan";
+import { noteSplitFit, planSplit, rememberOneChain } from "./split-plan";
 import { TimeBudgetError } from "./time-budget";
 
 /**
@@ -65,7 +65,11 @@ export async function listType(
     }
   }
   const split = progress.split;
-  if (split === null) return listResource(deps, run, resource, progress);
+  if (split === null) {
+    const outcome = await listResource(deps, run, resource, progress);
+    await noteFit(deps, run, resource, progress);
+    return outcome;
+  }
   const parts = ranges.get(resource) ?? [];
   const outcomes: ListingOutcome[] = [];
   if (!progress.listed) {
@@ -116,6 +120,29 @@ export async function listType(
     if (saved !== null) outcome.firestoreError ??= saved;
   }
   return outcome;
+}
+
+/**
+ * A splittable type listed in one chain, completely and verified: whether it may be split next
+ * time (./split-plan.ts noteSplitFit). Best effort: a note not written only changes the speed.
+ */
+async function noteFit(
+  deps: BackupDeps,
+  run: ListingRun,
+  resource: ResourceName,
+  progress: ResourceProgress,
+): Promise<void> {
+  const complete = progress.listed && progress.counted && progress.unverified === null;
+  if (!splittable(resource) || deps.config.listingRanges <= 1 || !complete) return;
+  if (!run.mayWrite()) return;
+  await noteSplitFit(deps, run.runId, resource, progress).catch((error: unknown) => {
+    logs.backupProgress({
+      runId: run.runId,
+      phase: "one_chain_not_saved",
+      resource,
+      reason: String(error),
+    });
+  });
 }
 
 /** OfficeRnD's `/count` against the sum of the ranges; short: one chain next time. */

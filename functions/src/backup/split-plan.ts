@@ -1,4 +1,10 @@
-import { FieldPath, Timestamp, type Firestore, type Query } from "firebase-admin/firestore";
+import {
+  FieldPath,
+  FieldValue,
+  Timestamp,
+  type Firestore,
+  type Query,
+} from "firebase-admin/firestore";
 import { z } from "zod";
 import { logs } from "../logs";
 import { RESOURCES, type ResourceName } from "../officernd/resources";
@@ -12,6 +18,7 @@ import {
   splittable,
   validPoints,
 } from "./listing-ranges";
+import { MAX_STRAYS, type ResourceProgress } from "./progress";
 import { firestoreTimeout, type BackupDeps } from "./run-deps";
 
 /**
@@ -184,8 +191,37 @@ async function oneChainNote(
 }
 
 /**
+ * What a complete, verified one-chain listing of a splittable type shows about splitting it: no
+ * record without createdAt, and no more records whose createdAt disagrees with their id time than
+ * a split listing tracks (MAX_STRAYS). When it fits, the note is dropped (a split that came out
+ * short for a passing reason, e.g. members created after the last range ended, costs one day in
+ * one chain, not ONE_CHAIN_DAYS); when it does not, the note is renewed (an organization with
+ * records without createdAt is never split, instead of failing a split run every 30 days).
+ */
+export async function noteSplitFit(
+  deps: BackupDeps,
+  runId: string,
+  resource: ResourceName,
+  listed: Pick<ResourceProgress, "undated" | "misdated">,
+): Promise<void> {
+  if (listed.undated > 0 || listed.misdated > MAX_STRAYS) {
+    const reason =
+      listed.undated > 0
+        ? `${listed.undated} records without createdAt (in no createdAt range)`
+        : `${listed.misdated} records whose createdAt disagrees with their id time`;
+    await rememberOneChain(deps, runId, resource, reason);
+    return;
+  }
+  await within(
+    listingRef(deps.db).set({ oneChain: { [resource]: FieldValue.delete() } }, { merge: true }),
+    firestoreTimeout(deps),
+  );
+}
+
+/**
  * A split listing of the type came out short (records without createdAt are in no range) or with
- * more strays than a run tracks: its next listings are one chain, for ONE_CHAIN_DAYS.
+ * more strays than a run tracks: its next listings are one chain, for ONE_CHAIN_DAYS (renewed or
+ * dropped by the evidence of the one-chain listings: noteSplitFit).
  */
 export async function rememberOneChain(
   deps: BackupDeps,

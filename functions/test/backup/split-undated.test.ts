@@ -1,0 +1,109 @@
+import { awkwardMembers } from "../../dev/sandbox";
+import { runBackup } from "../../src/backup/run";
+import { LISTING_DOC } from "../../src/backup/split-plan";
+import { METADATA_COLLECTION } from "../../src/mirror/collections";
+import { recordRef } from "../../src/mirror/record-document";
+import type { LogEntry } from "../../src/logs";
+import type { OfficeRndReader } from "../../src/officernd/types";
+import { captureLogs } from "../officernd/helpers";
+import { differences, seedFirestore, startStack, type Stack } from "./helpers";
+
+/**
+ * Records without createdAt against split listings (src/backup/split-listing.ts): such a record is
+ * in no createdAt range, and OfficeRnD's /count can still match the ranges' sum when another
+ * record is removed after its range listed it. A split listing therefore never removes a document
+ * without createdAt, and whether a type may be split follows what its one-chain listings show.
+ */
+
+let stack: Stack;
+const logs = captureLogs();
+afterAll(() => logs.stop());
+afterEach(() => stack.close());
+beforeEach(() => {
+  logs.entries.length = 0;
+});
+
+const SIZES = { members: 4_000, companies: 20, opportunities: 30 };
+const USED = ["members", "companies", "opportunities"] as const;
+
+function phase(name: string): LogEntry[] {
+  return logs.entries.filter(
+    (e) => e.event === "backup_progress" && e.phase === name && e.resource === "members",
+  );
+}
+
+it("a split listing does not remove a document without createdAt, even when /count matches", async () => {
+  stack = await startStack("split-undated-race", { seed: SIZES });
+  const template = stack.sandbox.data.members.all()[0]!;
+  const { withoutCreatedAt } = awkwardMembers(template, { withoutCreatedAt: 1 });
+  stack.sandbox.data.members.add(...withoutCreatedAt);
+  await seedFirestore(stack.db, { members: stack.sandbox.data.members.all() });
+  const undated = withoutCreatedAt[0]!._id;
+  // Removed in OfficeRnD right after its range listed it: /count then equals the ranges' sum,
+  // which misses the record without createdAt.
+  const client = stack.reader();
+  let removed: string | null = null;
+  const reader: OfficeRndReader = {
+    async *pages(resource, options) {
+      for await (const page of client.pages(resource, options)) {
+        yield page;
+        const first = page.records[0]?._id;
+        if (resource === "members" && options?.filters?.length && removed === null && first) {
+          removed = first;
+          stack.sandbox.data.members.remove(first);
+        }
+      }
+    },
+    count: (resource, options) => client.count(resource, options),
+    stats: () => client.stats(),
+  };
+  const result = await runBackup(stack.deps({ reader, resources: USED }), { trigger: "schedule" });
+  expect(removed).not.toBeNull();
+  expect(phase("split")).toHaveLength(1);
+  expect(result.error).toBeNull();
+  // The ranges' sum matched /count: verified, yet the record without createdAt stays.
+  expect(result.resources.members.removed).toBe(0);
+  expect((await recordRef(stack.db, "members", undated).get()).get("_sync.removedAt")).toBeNull();
+  expect(phase("undated_not_removed")).toEqual([expect.objectContaining({ count: 1 })]);
+}, 120_000);
+
+it("one-chain listings keep a type with records without createdAt in one chain, and let it split again once none are left", async () => {
+  stack = await startStack("split-undated-note", { seed: SIZES });
+  const template = stack.sandbox.data.members.all()[0]!;
+  const { withoutCreatedAt } = awkwardMembers(template, { withoutCreatedAt: 1 });
+  stack.sandbox.data.members.add(...withoutCreatedAt);
+  await seedFirestore(stack.db, { members: stack.sandbox.data.members.all() });
+  const note = async () =>
+    (await stack.db.collection(METADATA_COLLECTION).doc(LISTING_DOC).get()).get(
+      "oneChain.members",
+    ) as { until: { toMillis(): number }; reason: string } | undefined;
+  const run = () => runBackup(stack.deps({ resources: USED }), { trigger: "schedule" });
+
+  // Split, short of /count (nothing to remove, so nothing held): one chain next.
+  logs.entries.length = 0;
+  await run();
+  expect(phase("split")).toHaveLength(1);
+  const first = await note();
+  expect(first?.reason).toMatch(/createdAt ranges/);
+
+  // One chain: it sees the record without createdAt and renews the note (no split run failing
+  // again when the note would have lapsed).
+  logs.entries.length = 0;
+  expect((await run()).status).toBe("completed");
+  expect(phase("one_chain")).toHaveLength(1);
+  const renewed = await note();
+  expect(renewed?.reason).toBe("1 records without createdAt (in no createdAt range)");
+  expect(renewed?.until.toMillis()).toBeGreaterThanOrEqual(first?.until.toMillis() ?? Infinity);
+
+  // Gone from OfficeRnD: the next one-chain listing sees none, drops the note; then a split.
+  stack.sandbox.data.members.remove(withoutCreatedAt[0]!._id);
+  expect((await run()).status).toBe("completed");
+  expect(await note()).toBeUndefined();
+  logs.entries.length = 0;
+  expect((await run()).status).toBe("completed");
+  expect(phase("split")).toHaveLength(1);
+  const members = (await differences(stack.db, stack.sandbox)).filter((d) =>
+    d.startsWith("members/"),
+  );
+  expect(members).toEqual([]);
+}, 180_000);
