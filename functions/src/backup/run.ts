@@ -287,7 +287,9 @@ async function cutOff(
  * A continuation whose hand-over is no longer the run's latest when it gets the lease: the run
  * ended (another attempt finished it), or another attempt (a duplicate delivery of the task, a
  * scheduled retry) went on from that hand-over already. The lease is released and nothing is run
- * or recorded. Null when the run's checkpoint is at that hand-over.
+ * or recorded; when the run is at the very next hand-over, the result is `continuing` again, so
+ * the task handler enqueues that hand-over's task (again). Null when the run's checkpoint is at
+ * this task's hand-over.
  */
 async function nothingToResume(
   ctx: RunContext,
@@ -303,6 +305,14 @@ async function nothingToResume(
   // A failed run's position kept for the next run is not this run going on: it has ended.
   const checkpoint = saved?.checkpoint.endedFailed ? null : saved?.checkpoint;
   if (checkpoint?.runId === runId && checkpoint.continuations === continuation) return null;
+  if (checkpoint?.runId === runId && checkpoint.continuations === continuation + 1) {
+    // The hand-over after this task's was saved, but its task may not have been enqueued (the
+    // enqueue failed, so Cloud Tasks delivered this one again): hand over again. Enqueueing is
+    // idempotent (the task id is the run's and the hand-over's: ../triggers/continuation.ts).
+    await within(releaseBackupLock(db, holder), step).catch(() => false);
+    logs.backupProgress({ runId, phase: "continuation_handed_over_again", continuation });
+    return finish(ctx, [], { continuing: true, continuations: continuation });
+  }
   const reason =
     checkpoint?.runId === runId
       ? `another attempt went on from hand-over ${continuation} (now ${checkpoint.continuations})`
