@@ -289,6 +289,11 @@ function chart(
   return { figure, box };
 }
 
+function chartsTitle(backups: number): string {
+  if (backups === 0) return "Run history";
+  return backups === 1 ? "Over the last backup" : `Over the last ${backups} backups`;
+}
+
 export function renderDashboard(root: HTMLElement, snapshot: Snapshot): void {
   const consistency = chart(
     "consistency",
@@ -314,7 +319,7 @@ export function renderDashboard(root: HTMLElement, snapshot: Snapshot): void {
     h(
       "section",
       { class: "panel", "aria-labelledby": "charts-title" },
-      h("h2", { id: "charts-title" }, `Over the last ${oldestFirst(snapshot.runs).length} backups`),
+      h("h2", { id: "charts-title" }, chartsTitle(oldestFirst(snapshot.runs).length)),
       h(
         "div",
         { class: "charts" },

@@ -7,7 +7,7 @@ import type { ListingRange } from "./listing-ranges";
 import { ResourceMerge } from "./merge";
 import { MAX_KEPT_IDS, type ResourceProgress } from "./progress";
 import { verifyListing } from "./resource-read";
-import { DuplicateRecordError } from "./reconcile";
+import { CLOCK_MARGIN_MS, DuplicateRecordError } from "./reconcile";
 import { firestoreTimeout, type BackupDeps } from "./run-deps";
 import { TimeBudgetError, type TimeBudget } from "./time-budget";
 import { WriteStream } from "./write-stream";
@@ -108,7 +108,8 @@ export async function listResource(
     {
       orphanPolicy: deps.config.orphanPolicy,
       previousConflicts: run.previousConflicts.get(resource),
-      listingStartedAt: run.listingStartedAt,
+      // Compared with a removal mark's time, which the webhook takes from its own clock.
+      listingStartedAt: run.listingStartedAt - CLOCK_MARGIN_MS,
       candidateLimit: candidateLimit(deps.config.maxRemovals),
       lookupTimeoutMs: firestoreTimeout(deps),
       ...(range ? { range: { from: range.from, before: range.before } } : {}),

@@ -102,6 +102,8 @@ async function decide(
   const most = Math.min(MAX_RANGES, deps.config.listingRanges);
   if (most <= 1) return { points: null, reason: "BACKUP_LISTING_RANGES is 1" };
   if (!splittable(resource)) return { points: null, reason: "no createdAt range and /count" };
+  // Without OfficeRnD's /count nothing would show a record missing from every range.
+  if (deps.reader.count === undefined) return { points: null, reason: "the reader cannot count" };
   const timeout = firestoreTimeout(deps);
   const note = await oneChainNote(deps.db, resource, deps.now?.() ?? new Date(), timeout);
   if (note !== null) return { points: null, reason: note };

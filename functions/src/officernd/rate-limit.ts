@@ -104,10 +104,10 @@ export interface ReadBudgetOptions {
   windowMs?: number;
   /**
    * Below this share of the minute's limit, requests are spread over the rest of the window
-   * instead of sent at once. Default 0.05 (20 of 400): a reserve that keeps a run sharing the
-   * budget with other integrations from spending it to 0 before the reset, without slowing a run
-   * that needs most of a minute's budget (at 0.2 the first run of 17,000 records, 348 reads,
-   * spread its last 70 over the rest of the minute and its longest chain waited).
+   * instead of sent at once. Default 0.05 (20 of 400): when other integrations spend the budget
+   * too, the minute's last reads go out evenly until the reset instead of in a burst that meets
+   * a spent budget early, without slowing a run that needs most of a minute's budget (at 0.2 the
+   * first run of 17,000 records, 348 reads, spread its last 70 and its longest chain waited).
    */
   lowShare?: number;
   /** Added to a reset time before trying again (clocks and rounding). Default 250 ms. */
@@ -213,7 +213,8 @@ export class ReadBudget {
     const oldest = this.starts[0];
     if (this.starts.length >= this.readsPerWindow && oldest !== undefined) {
       const frees = oldest + this.windowMs;
-      if (now < frees) return { kind: "wait", ms: frees - now, why: "our own reads-per-minute ceiling" };
+      if (now < frees)
+        return { kind: "wait", ms: frees - now, why: "our own reads-per-minute ceiling" };
     }
     if (now < this.carefulUntil && this.used > 0) {
       const next = this.lastStart + this.evenIntervalMs;
