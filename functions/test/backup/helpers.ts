@@ -10,6 +10,7 @@ import { RESOURCES, RESOURCE_NAMES, type ResourceName } from "../../src/officern
 import type { OfficeRndRecord } from "../../src/officernd/schemas";
 import { recordDocument, recordRef, syncInfo } from "../../src/mirror/record-document";
 import {
+  awkwardMembers,
   startSandbox,
   type Sandbox,
   type SandboxOptions,
@@ -185,4 +186,19 @@ export async function updateTimes(db: Firestore): Promise<Map<string, string>> {
     for (const [id, doc] of docs[resource]) out.set(`${resource}/${id}`, doc.updateTime);
   }
   return out;
+}
+
+/**
+ * Adds a member without createdAt to the sandbox (dev/sandbox/seed-awkward.ts) and mirrors every
+ * member as a previous backup would have; returns its id.
+ */
+export async function addUndatedMember(stack: Stack): Promise<string> {
+  const template = stack.sandbox.data.members.all()[0];
+  if (template === undefined) throw new Error("the sandbox has no member to copy");
+  const { withoutCreatedAt } = awkwardMembers(template, { withoutCreatedAt: 1 });
+  stack.sandbox.data.members.add(...withoutCreatedAt);
+  await seedFirestore(stack.db, { members: stack.sandbox.data.members.all() });
+  const undated = withoutCreatedAt[0];
+  if (undated === undefined) throw new Error("no member without createdAt was made");
+  return undated._id;
 }

@@ -9,7 +9,7 @@ import { runBackup, type BackupRunResult } from "../../src/backup/run";
 import { RESOURCES } from "../../src/officernd/resources";
 import type { LogEntry } from "../../src/logs";
 import { captureLogs } from "../officernd/helpers";
-import { differences, seedFirestore, startStack, type Stack } from "./helpers";
+import { addUndatedMember, differences, seedFirestore, startStack, type Stack } from "./helpers";
 
 /**
  * A big type that accepts a createdAt range and has /count (members) is listed as createdAt
@@ -120,10 +120,7 @@ it("records whose createdAt disagrees with their id time are neither duplicated 
 
 it("a record without createdAt holds removals back; the next run lists members in one chain and converges", async () => {
   stack = await startStack("split-short", { seed: SIZES });
-  const template = stack.sandbox.data.members.all()[0]!;
-  const { withoutCreatedAt } = awkwardMembers(template, { withoutCreatedAt: 1 });
-  stack.sandbox.data.members.add(...withoutCreatedAt);
-  await seedFirestore(stack.db, { members: stack.sandbox.data.members.all() });
+  const noCreatedAt = await addUndatedMember(stack);
   // Gone from OfficeRnD: an orphan to remove, but only on a verified listing.
   const gone = stack.sandbox.data.members.ids()[100]!;
   stack.sandbox.data.members.remove(gone);
@@ -134,7 +131,6 @@ it("a record without createdAt holds removals back; the next run lists members i
   expect(held.error?.message).toMatch(/one chain/);
   expect(held.resources.members).toMatchObject({ api: 3_999, removed: 0 });
   // Nothing lost: the record without createdAt and the orphan are still there, unmarked.
-  const noCreatedAt = withoutCreatedAt[0]!._id;
   for (const id of [noCreatedAt, gone]) {
     const doc = await stack.db.collection(RESOURCES.members.collection).doc(id).get();
     expect(doc.get("_sync.removedAt")).toBeNull();

@@ -1,4 +1,3 @@
-import { awkwardMembers } from "../../dev/sandbox";
 import { runBackup } from "../../src/backup/run";
 import { LISTING_DOC } from "../../src/backup/split-plan";
 import { METADATA_COLLECTION } from "../../src/mirror/collections";
@@ -6,7 +5,7 @@ import { recordRef } from "../../src/mirror/record-document";
 import type { LogEntry } from "../../src/logs";
 import type { OfficeRndReader } from "../../src/officernd/types";
 import { captureLogs } from "../officernd/helpers";
-import { differences, seedFirestore, startStack, type Stack } from "./helpers";
+import { addUndatedMember, differences, startStack, type Stack } from "./helpers";
 
 /**
  * Records without createdAt against split listings (src/backup/split-listing.ts): such a record is
@@ -34,11 +33,7 @@ function phase(name: string): LogEntry[] {
 
 it("a split listing does not remove a document without createdAt, even when /count matches", async () => {
   stack = await startStack("split-undated-race", { seed: SIZES });
-  const template = stack.sandbox.data.members.all()[0]!;
-  const { withoutCreatedAt } = awkwardMembers(template, { withoutCreatedAt: 1 });
-  stack.sandbox.data.members.add(...withoutCreatedAt);
-  await seedFirestore(stack.db, { members: stack.sandbox.data.members.all() });
-  const undated = withoutCreatedAt[0]!._id;
+  const undated = await addUndatedMember(stack);
   // Removed in OfficeRnD right after its range listed it: /count then equals the ranges' sum,
   // which misses the record without createdAt.
   const client = stack.reader();
@@ -69,10 +64,7 @@ it("a split listing does not remove a document without createdAt, even when /cou
 
 it("one-chain listings keep a type with records without createdAt in one chain, and let it split again once none are left", async () => {
   stack = await startStack("split-undated-note", { seed: SIZES });
-  const template = stack.sandbox.data.members.all()[0]!;
-  const { withoutCreatedAt } = awkwardMembers(template, { withoutCreatedAt: 1 });
-  stack.sandbox.data.members.add(...withoutCreatedAt);
-  await seedFirestore(stack.db, { members: stack.sandbox.data.members.all() });
+  const undated = await addUndatedMember(stack);
   const note = async () =>
     (await stack.db.collection(METADATA_COLLECTION).doc(LISTING_DOC).get()).get(
       "oneChain.members",
@@ -96,7 +88,7 @@ it("one-chain listings keep a type with records without createdAt in one chain, 
   expect(renewed?.until.toMillis()).toBeGreaterThanOrEqual(first?.until.toMillis() ?? Infinity);
 
   // Gone from OfficeRnD: the next one-chain listing sees none, drops the note; then a split.
-  stack.sandbox.data.members.remove(withoutCreatedAt[0]!._id);
+  stack.sandbox.data.members.remove(undated);
   expect((await run()).status).toBe("completed");
   expect(await note()).toBeUndefined();
   logs.entries.length = 0;

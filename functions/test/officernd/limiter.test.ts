@@ -1,4 +1,4 @@
-import { createReadLimiter } from "../../src/officernd/limiter";
+import { createReadLimiter, type ReadLimiter } from "../../src/officernd/limiter";
 import { captureLogs, harness, type Harness } from "./helpers";
 
 let h: Harness;
@@ -9,6 +9,21 @@ afterEach(async () => h?.close());
 function gaps(times: number[]): number[] {
   const sorted = [...times].sort((a, b) => a - b);
   return sorted.slice(1).map((t, i) => t - (sorted[i] ?? t));
+}
+
+/** When each of `n` jobs scheduled at once started, in ms from now, in start order. */
+async function startTimes(limiter: ReadLimiter, n: number): Promise<number[]> {
+  const starts: number[] = [];
+  const t0 = Date.now();
+  await Promise.all(
+    Array.from({ length: n }, () =>
+      limiter.schedule(() => {
+        starts.push(Date.now() - t0);
+        return Promise.resolve();
+      }),
+    ),
+  );
+  return starts;
 }
 
 describe("read limiter", () => {
@@ -33,16 +48,7 @@ describe("read limiter", () => {
   it("never starts more than readsPerMinute requests in any window (a sliding window)", async () => {
     const windowMs = 400;
     const limiter = createReadLimiter({ readsPerMinute: 3, maxConcurrent: 4, windowMs });
-    const starts: number[] = [];
-    const t0 = Date.now();
-    await Promise.all(
-      Array.from({ length: 7 }, () =>
-        limiter.schedule(() => {
-          starts.push(Date.now() - t0);
-          return Promise.resolve();
-        }),
-      ),
-    );
+    const starts = await startTimes(limiter, 7);
     limiter.stop();
     expect(starts).toHaveLength(7);
     // The first three at once, then each waits for the start three before it to leave the window.
@@ -95,17 +101,8 @@ describe("read limiter", () => {
 
   it("a pause holds queued jobs, then releases them spaced, not in a burst", async () => {
     const limiter = createReadLimiter({ readsPerMinute: 1_200, maxConcurrent: 4 });
-    const starts: number[] = [];
-    const t0 = Date.now();
     limiter.pauseFor(300);
-    await Promise.all(
-      Array.from({ length: 4 }, () =>
-        limiter.schedule(() => {
-          starts.push(Date.now() - t0);
-          return Promise.resolve();
-        }),
-      ),
-    );
+    const starts = await startTimes(limiter, 4);
     limiter.stop();
     expect(Math.min(...starts)).toBeGreaterThanOrEqual(290);
     for (const gap of gaps(starts)) expect(gap).toBeGreaterThanOrEqual(40);
