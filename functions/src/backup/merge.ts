@@ -46,6 +46,8 @@ export interface MergeOptions {
 }
 
 const DRIFT_EXAMPLES = 3;
+/** A createdAt this far from its id's second counts as misdated (./split-plan.ts). */
+const MISDATED_SECONDS = 60;
 
 export class ResourceMerge {
   /** Ids of records merged out of order: a repeat among them is a duplicate too. */
@@ -82,9 +84,12 @@ export class ResourceMerge {
       if (order === 0 || this.outOfOrder.has(id)) {
         throw new DuplicateRecordError(this.resource, id, page.page);
       }
+      // Would it be a stray of a split listing? Only far from its id time: a createdAt set a
+      // moment after the id was made (the next second) strays only next to a split point.
       const created = createdAtSecond(listed.createdAt);
+      const idTime = objectIdSeconds(id);
       if (created === null) p.undated += 1;
-      else if (created !== objectIdSeconds(id)) p.misdated += 1;
+      else if (idTime === null || Math.abs(created - idTime) >= MISDATED_SECONDS) p.misdated += 1;
       const stray = this.isStray(id);
       let existing: IndexEntry | null;
       if (order > 0) {

@@ -75,8 +75,8 @@ export const resourceProgressSchema = z.object({
   strays: z.array(z.string()).default([]),
   strayCount: count.default(0),
   /**
-   * Records listed without a parseable `createdAt`, and with one whose second differs from their
-   * id's: what a one-chain listing tells about whether its type may be split (./split-plan.ts).
+   * Records listed without a parseable `createdAt`, and with one a minute or more from their id
+   * time: what a one-chain listing tells about whether its type may be split (./split-plan.ts).
    */
   undated: count.default(0),
   misdated: count.default(0),

@@ -5,6 +5,7 @@ import { within } from "../mirror/deadline";
 import { recordRef } from "../mirror/record-document";
 import { storedEntry } from "./firestore-index";
 import { createdAtSecond } from "./listing-ranges";
+import { plural, rememberOneChain } from "./split-plan";
 import { guardRemovals } from "./plan";
 import { keepId, type RemovalHold, type ResourceProgress } from "./progress";
 import { firestoreTimeout, type BackupDeps } from "./run-deps";
@@ -61,9 +62,9 @@ export async function settleRemovals(
       }
       // A split listing cannot tell a record without createdAt is gone: it is in no range, and
       // /count can match anyway (a record removed after its range listed it makes up for it).
-      // Left for a one-chain listing (./split-plan.ts: such records keep the type in one chain).
+      // Counted as not listed (so a short /count holds the removals as before), never removed
+      // here, and left to a one-chain listing (the next run's: below).
       if (progress.split !== null && createdAtSecond(snapshot.get("createdAt")) === null) {
-        progress.deferred += 1;
         undated += 1;
         continue;
       }
@@ -82,8 +83,17 @@ export async function settleRemovals(
       count: undated,
       reason: "not listed by a split listing, and without createdAt: left to a one-chain listing",
     });
+    const why = `${plural(undated, "document")} without createdAt not listed by the ranges`;
+    await rememberOneChain(deps, run.runId, resource, why).catch((error: unknown) => {
+      logs.backupProgress({
+        runId: run.runId,
+        phase: "one_chain_not_saved",
+        resource,
+        reason: String(error),
+      });
+    });
   }
-  progress.orphaned = orphans.length + unchecked;
+  progress.orphaned = orphans.length + unchecked + undated;
   progress.holds = removalHolds(deps, resource, progress, unchecked);
   if (progress.holds.length === 0 && orphans.length > 0) {
     await stream.add(orphans);

@@ -209,8 +209,8 @@ export async function noteSplitFit(
   if (listed.undated > 0 || listed.misdated > MAX_STRAYS) {
     const reason =
       listed.undated > 0
-        ? `${listed.undated} records without createdAt (in no createdAt range)`
-        : `${listed.misdated} records whose createdAt disagrees with their id time`;
+        ? `${plural(listed.undated, "record")} without createdAt (in no createdAt range)`
+        : `${plural(listed.misdated, "record")} whose createdAt is minutes or more from their id time`;
     await rememberOneChain(deps, runId, resource, reason);
     return;
   }
@@ -218,6 +218,11 @@ export async function noteSplitFit(
     listingRef(deps.db).set({ oneChain: { [resource]: FieldValue.delete() } }, { merge: true }),
     firestoreTimeout(deps),
   );
+}
+
+/** `1 record`, `2 records`. */
+export function plural(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? "" : "s"}`;
 }
 
 /**

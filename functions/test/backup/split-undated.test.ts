@@ -60,6 +60,11 @@ it("a split listing does not remove a document without createdAt, even when /cou
   expect(result.resources.members.removed).toBe(0);
   expect((await recordRef(stack.db, "members", undated).get()).get("_sync.removedAt")).toBeNull();
   expect(phase("undated_not_removed")).toEqual([expect.objectContaining({ count: 1 })]);
+  // And the next run lists members in one chain, which can tell whether it is gone.
+  const note = (await stack.db.collection(METADATA_COLLECTION).doc(LISTING_DOC).get()).get(
+    "oneChain.members.reason",
+  ) as unknown;
+  expect(note).toBe("1 document without createdAt not listed by the ranges");
 }, 120_000);
 
 it("one-chain listings keep a type with records without createdAt in one chain, and let it split again once none are left", async () => {
@@ -71,12 +76,13 @@ it("one-chain listings keep a type with records without createdAt in one chain, 
     ) as { until: { toMillis(): number }; reason: string } | undefined;
   const run = () => runBackup(stack.deps({ resources: USED }), { trigger: "schedule" });
 
-  // Split, short of /count (nothing to remove, so nothing held): one chain next.
+  // Split, short of /count: the document without createdAt is not listed, so the removals are
+  // held (a retryable failure, as a short listing is), and one chain next.
   logs.entries.length = 0;
-  await run();
+  expect((await run()).error).toMatchObject({ code: "incomplete_listing", retryable: true });
   expect(phase("split")).toHaveLength(1);
   const first = await note();
-  expect(first?.reason).toMatch(/createdAt ranges/);
+  expect(first?.reason).toMatch(/without createdAt/);
 
   // One chain: it sees the record without createdAt and renews the note (no split run failing
   // again when the note would have lapsed).
@@ -84,7 +90,7 @@ it("one-chain listings keep a type with records without createdAt in one chain, 
   expect((await run()).status).toBe("completed");
   expect(phase("one_chain")).toHaveLength(1);
   const renewed = await note();
-  expect(renewed?.reason).toBe("1 records without createdAt (in no createdAt range)");
+  expect(renewed?.reason).toBe("1 record without createdAt (in no createdAt range)");
   expect(renewed?.until.toMillis()).toBeGreaterThanOrEqual(first?.until.toMillis() ?? Infinity);
 
   // Gone from OfficeRnD: the next one-chain listing sees none, drops the note; then a split.
