@@ -98,7 +98,10 @@ describe("drift", () => {
       db.collection(RESOURCES[r].collection);
     // Missing: documents deleted (missed created webhooks), and one marked removed but back.
     for (const id of members.slice(0, 3)) await col("members").doc(id).delete();
-    await col("companies").doc(companies[0]!).update({ "_sync.removedAt": Timestamp.now() });
+    // (Marked by an earlier run: a mark made during this run's listing is a webhook's removal.)
+    await col("companies")
+      .doc(companies[0]!)
+      .update({ "_sync.removedAt": Timestamp.fromMillis(Date.now() - 3_600_000) });
     // Changed in OfficeRnD (missed updated webhooks).
     sandbox.data.companies.update(companies[1]!, { name: "Renamed Ltd ✓" });
     sandbox.data.companies.update(companies[2]!, { properties: { tier: "gold" } });

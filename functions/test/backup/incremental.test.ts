@@ -173,7 +173,11 @@ describe("an incremental run after a full run", () => {
     const doc = await recordRef(stack.db, "members", gone).get();
     expect(doc.get("_sync.removedAt")).not.toBeNull();
     expect(doc.get("x_note")).toBeUndefined();
-    // The next full run, OfficeRnD still listing it, brings it back.
+    // The next full run (hours later: the mark is older than its listing), OfficeRnD still
+    // listing the record, brings it back.
+    await recordRef(stack.db, "members", gone).update({
+      "_sync.removedAt": Timestamp.fromMillis(Date.now() - 3_600_000),
+    });
     const next = await full();
     expect(next.status).toBe("completed");
     expect((await recordRef(stack.db, "members", gone).get()).get("_sync.removedAt")).toBeNull();
