@@ -41,6 +41,7 @@ export function observeFields(inner: OfficeRndReader): FieldObserver {
     pages,
     stats: () => inner.stats(),
     ...(inner.count ? { count: inner.count.bind(inner) } : {}),
+    ...(inner.exists ? { exists: inner.exists.bind(inner) } : {}),
   };
   return { reader, observed: { fields, complete, records } };
 }

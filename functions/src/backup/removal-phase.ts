@@ -1,6 +1,6 @@
 import { logs } from "../logs";
 import type { ResourceName } from "../officernd/resources";
-import type { RecordWrite } from "../mirror/bulk-writes";
+import { writeId, type RecordWrite } from "../mirror/bulk-writes";
 import { within } from "../mirror/deadline";
 import { recordRef } from "../mirror/record-document";
 import { storedEntry } from "./firestore-index";
@@ -95,6 +95,21 @@ export async function settleRemovals(
   }
   progress.orphaned = orphans.length + unchecked + undated;
   progress.holds = removalHolds(deps, resource, progress, unchecked);
+  if (progress.split !== null && progress.holds.length === 0 && orphans.length > 0) {
+    const missed = await stillListed(deps, resource, orphans);
+    if (missed !== null) {
+      progress.unverified = missed;
+      progress.holds = removalHolds(deps, resource, progress, unchecked);
+      await rememberOneChain(deps, run.runId, resource, missed).catch((error: unknown) => {
+        logs.backupProgress({
+          runId: run.runId,
+          phase: "one_chain_not_saved",
+          resource,
+          reason: String(error),
+        });
+      });
+    }
+  }
   if (progress.holds.length === 0 && orphans.length > 0) {
     await stream.add(orphans);
     await stream.flush();
@@ -109,6 +124,35 @@ export async function settleRemovals(
       removed: progress.removed,
     });
   }
+}
+
+/**
+ * A split listing's orphans, each looked up in OfficeRnD by id before it is removed: a record
+ * the ranges did not list yet OfficeRnD still has (its createdAt edited into a range already
+ * read, while another removal kept /count equal) must not be removed. One read per orphan, only
+ * for split types. Null when OfficeRnD has none of them; else why the removals wait (a lookup
+ * that fails counts as not shown gone).
+ */
+async function stillListed(
+  deps: BackupDeps,
+  resource: ResourceName,
+  orphans: readonly RecordWrite[],
+): Promise<string | null> {
+  const exists = deps.reader.exists?.bind(deps.reader);
+  if (exists === undefined) {
+    return `${resource}: the reader cannot look records up by id, so a split listing's orphans cannot be confirmed`;
+  }
+  const answers = await Promise.all(
+    orphans.map((write) => exists(resource, writeId(write)).catch(() => null)),
+  );
+  const listed = answers.filter((a) => a === true).length;
+  const unknown = answers.filter((a) => a === null).length;
+  if (listed === 0 && unknown === 0) return null;
+  return (
+    `${listed} of the ${orphans.length} documents the createdAt ranges did not list are still in ` +
+    `OfficeRnD${unknown > 0 ? ` (${unknown} could not be looked up)` : ""}; ` +
+    `the next run lists ${resource} in one chain`
+  );
 }
 
 /** Why this resource's removals must wait (empty: they may go ahead). */

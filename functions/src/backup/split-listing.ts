@@ -32,10 +32,10 @@ import { TimeBudgetError } from "./time-budget";
  * What one chain does not have: a record is in a range by a field, not by its keyset position. A
  * record whose createdAt were edited, during the listing, into a range already read would be in
  * none; /count catches it unless a record listed earlier is removed from OfficeRnD meanwhile
- * (the count then falls by one too), and its document would be taken for an orphan. OfficeRnD
- * sets createdAt when a record is created (we know of no way to edit it), and the edit would
- * bring a `member.updated` webhook, whose write after the listing began keeps the document from
- * removal (./removal-phase.ts). BACKUP_LISTING_RANGES=1 rules it out.
+ * (the count then falls by one too). So a split type's orphans are each looked up by id before
+ * anything is removed (./removal-phase.ts `stillListed`: one read per orphan); one OfficeRnD
+ * still has holds every removal and sends the type to one chain. A document without createdAt
+ * is never removed by a split listing (it is in no range).
  */
 
 export async function listType(

@@ -116,6 +116,7 @@ export function budgetedReader(reader: OfficeRndReader, budget: TimeBudget): Off
   const withBudget = (signal: AbortSignal | undefined) =>
     signal ? AbortSignal.any([signal, budget.signal]) : budget.signal;
   const count = reader.count?.bind(reader);
+  const exists = reader.exists?.bind(reader);
   return {
     async *pages(resource: ResourceName, options: ListOptions = {}): AsyncIterable<ResourcePage> {
       if (budget.spent) throw budgetError(budget);
@@ -142,6 +143,16 @@ export function budgetedReader(reader: OfficeRndReader, budget: TimeBudget): Off
           if (budget.spent) throw budgetError(budget);
           throw error;
         }
+      },
+    }),
+    ...(exists && {
+      exists: async (
+        resource: ResourceName,
+        id: string,
+        options: { signal?: AbortSignal } = {},
+      ) => {
+        if (budget.spent) throw budgetError(budget);
+        return exists(resource, id, { ...options, signal: withBudget(options.signal) });
       },
     }),
     stats: () => reader.stats(),

@@ -8,7 +8,7 @@ import { createHttp, exchange, excerpt, TransportFailure } from "./http";
 import { createReadLimiter, quotaExhaustedError } from "./limiter";
 import { classifyAnswer } from "./answers";
 import { collectPages, paginate, parsePage, type ParsedPage } from "./pages";
-import { resourceCountUrl, resourcePageUrl } from "./query";
+import { resourceCountUrl, resourcePageUrl, resourceRecordUrl } from "./query";
 import { RESOURCE_NAMES, readScopes, resourceDefinition, type ResourceName } from "./resources";
 import {
   abortError,
@@ -78,6 +78,7 @@ function safeJson(body: string): unknown {
 export interface OfficeRndClient extends OfficeRndReader {
   stats(): Required<ClientStats>;
   count(resource: ResourceName, options?: { signal?: AbortSignal }): Promise<number | null>;
+  exists(resource: ResourceName, id: string, options?: { signal?: AbortSignal }): Promise<boolean>;
   /** Every record of one resource at once (pages() is the streaming shape). */
   readAll(resource: ResourceName, options?: ListOptions): Promise<ResourceListing>;
   /** Releases the client's sockets and timers. */
@@ -328,9 +329,30 @@ export function createOfficeRndClient(
     );
   }
 
+  /** `GET /{resource}/{id}`: 200 → true, 404 → false (the listing of the same path worked). */
+  async function exists(
+    resource: ResourceName,
+    id: string,
+    list: { signal?: AbortSignal } = {},
+  ): Promise<boolean> {
+    const url = resourceRecordUrl(config, resource, id);
+    try {
+      return await fetchJudged(
+        { resource, page: null, url, withCursor: false },
+        `OfficeRnD ${resource} record ${id}`,
+        list.signal ?? new AbortController().signal,
+        () => true,
+      );
+    } catch (error) {
+      if (error instanceof OfficeRndError && error.code === "not_found") return false;
+      throw error;
+    }
+  }
+
   const client: OfficeRndClient = {
     pages,
     count,
+    exists,
     readAll: (resource, list) => collectPages(client, resource, list),
     stats: () => ({
       ...stats,

@@ -86,6 +86,11 @@ export function resourcePageUrl(
 }
 
 /** URL of `GET /{resource}/count`; null for resources that have no count endpoint. */
+/** URL of one record (`GET /{resource}/{id}`, docs/officernd-api.md). */
+export function resourceRecordUrl(config: OrgConfig, resource: ResourceName, id: string): string {
+  return `${orgBase(config)}/${resourceDefinition(resource).path}/${encodeURIComponent(id)}`;
+}
+
 export function resourceCountUrl(config: OrgConfig, resource: ResourceName): string | null {
   const definition = resourceDefinition(resource);
   return definition.count ? `${orgBase(config)}/${definition.path}/count` : null;

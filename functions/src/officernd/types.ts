@@ -102,6 +102,11 @@ export interface OfficeRndReader {
    * null for resources without a count endpoint. Absent on readers that cannot count.
    */
   count?(resource: ResourceName, options?: { signal?: AbortSignal }): Promise<number | null>;
+  /**
+   * Whether OfficeRnD has this record (`GET /{resource}/{id}`: 200 yes, 404 no); throws an
+   * OfficeRndError on any other answer. Absent on readers that cannot look one up.
+   */
+  exists?(resource: ResourceName, id: string, options?: { signal?: AbortSignal }): Promise<boolean>;
   stats(): ClientStats;
 }
 

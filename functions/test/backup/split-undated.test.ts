@@ -5,7 +5,7 @@ import { recordRef } from "../../src/mirror/record-document";
 import type { LogEntry } from "../../src/logs";
 import type { OfficeRndReader } from "../../src/officernd/types";
 import { captureLogs } from "../officernd/helpers";
-import { addUndatedMember, differences, startStack, type Stack } from "./helpers";
+import { addUndatedMember, differences, seedFirestore, startStack, type Stack } from "./helpers";
 
 /**
  * Records without createdAt against split listings (src/backup/split-listing.ts): such a record is
@@ -100,6 +100,58 @@ it("one-chain listings keep a type with records without createdAt in one chain, 
   logs.entries.length = 0;
   expect((await run()).status).toBe("completed");
   expect(phase("split")).toHaveLength(1);
+  const members = (await differences(stack.db, stack.sandbox)).filter((d) =>
+    d.startsWith("members/"),
+  );
+  expect(members).toEqual([]);
+}, 180_000);
+
+it("a split listing's orphan that OfficeRnD still has (createdAt edited into a range already read) is not removed", async () => {
+  stack = await startStack("split-edited", { seed: SIZES });
+  await seedFirestore(stack.db, { members: stack.sandbox.data.members.all() });
+  const sorted = stack.sandbox.data.members.ids().sort();
+  const moved = sorted.at(-1)!; // the newest: on the last range's last page
+  const client = stack.reader();
+  let firstEnded!: () => void;
+  const firstRangeEnded = new Promise<void>((resolve) => (firstEnded = resolve));
+  let listedFirst: string | null = null;
+  const reader: OfficeRndReader = {
+    async *pages(resource, options) {
+      const ops = (options?.filters ?? []).map((f) => f.op);
+      const firstRange = resource === "members" && ops.length === 1 && ops[0] === "$lt";
+      const lastRange = resource === "members" && ops.length === 1 && ops[0] === "$gte";
+      // The last range reads only once the first has ended, and by then OfficeRnD has moved the
+      // newest member's createdAt into the first range's window and removed one the first range
+      // listed (so /count still equals the ranges' sum).
+      if (lastRange) await firstRangeEnded;
+      for await (const page of client.pages(resource, options)) {
+        if (firstRange) listedFirst ??= page.records[0]?._id ?? null;
+        yield page;
+      }
+      if (firstRange) {
+        const early = stack.sandbox.data.members.get(sorted[0]!)!.createdAt as string;
+        stack.sandbox.data.members.update(moved, { createdAt: early });
+        stack.sandbox.data.members.remove(listedFirst!);
+        firstEnded();
+      }
+    },
+    count: (resource, options) => client.count(resource, options),
+    exists: (resource, id, options) => client.exists(resource, id, options),
+    stats: () => client.stats(),
+  };
+  const run = await runBackup(stack.deps({ reader, resources: USED }), { trigger: "schedule" });
+  expect(phase("split")).toHaveLength(1);
+  // Looked up by id, the moved member is still in OfficeRnD: no removal, one chain next.
+  expect(run.error).toMatchObject({ code: "incomplete_listing", retryable: true });
+  expect(run.error?.message).toMatch(
+    /1 of the 1 documents the createdAt ranges did not list are still in OfficeRnD/,
+  );
+  for (const id of [moved, listedFirst!]) {
+    expect((await recordRef(stack.db, "members", id).get()).get("_sync.removedAt")).toBeNull();
+  }
+  const next = await runBackup(stack.deps({ resources: USED }), { trigger: "schedule" });
+  expect(next).toMatchObject({ status: "completed", error: null });
+  expect(next.resources.members).toMatchObject({ removed: 1 });
   const members = (await differences(stack.db, stack.sandbox)).filter((d) =>
     d.startsWith("members/"),
   );
