@@ -9,6 +9,7 @@ import { plural, rememberOneChain } from "./split-plan";
 import { guardRemovals } from "./plan";
 import { keepId, type RemovalHold, type ResourceProgress } from "./progress";
 import { firestoreTimeout, type BackupDeps } from "./run-deps";
+import { TimeBudgetError } from "./time-budget";
 import type { WriteStream } from "./write-stream";
 
 /**
@@ -143,7 +144,13 @@ async function stillListed(
     return `${resource}: the reader cannot look records up by id, so a split listing's orphans cannot be confirmed`;
   }
   const answers = await Promise.all(
-    orphans.map((write) => exists(resource, writeId(write)).catch(() => null)),
+    orphans.map((write) =>
+      exists(resource, writeId(write)).catch((error: unknown) => {
+        // The budget stopping the run is not an answer: the next attempt decides again.
+        if (error instanceof TimeBudgetError) throw error;
+        return null;
+      }),
+    ),
   );
   const listed = answers.filter((a) => a === true).length;
   const unknown = answers.filter((a) => a === null).length;
