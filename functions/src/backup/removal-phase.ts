@@ -85,14 +85,7 @@ export async function settleRemovals(
       reason: "not listed by a split listing, and without createdAt: left to a one-chain listing",
     });
     const why = `${plural(undated, "document")} without createdAt not listed by the ranges`;
-    await rememberOneChain(deps, run.runId, resource, why).catch((error: unknown) => {
-      logs.backupProgress({
-        runId: run.runId,
-        phase: "one_chain_not_saved",
-        resource,
-        reason: String(error),
-      });
-    });
+    await rememberOneChain(deps, run.runId, resource, why);
   }
   progress.orphaned = orphans.length + unchecked + undated;
   progress.holds = removalHolds(deps, resource, progress, unchecked);
@@ -101,14 +94,7 @@ export async function settleRemovals(
     if (missed !== null) {
       progress.unverified = missed;
       progress.holds = removalHolds(deps, resource, progress, unchecked);
-      await rememberOneChain(deps, run.runId, resource, missed).catch((error: unknown) => {
-        logs.backupProgress({
-          runId: run.runId,
-          phase: "one_chain_not_saved",
-          resource,
-          reason: String(error),
-        });
-      });
+      await rememberOneChain(deps, run.runId, resource, missed);
     }
   }
   if (progress.holds.length === 0 && orphans.length > 0) {

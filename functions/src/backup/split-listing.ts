@@ -124,7 +124,7 @@ export async function listType(
 
 /**
  * A splittable type listed in one chain, completely and verified: whether it may be split next
- * time (./split-plan.ts noteSplitFit). Best effort: a note not written only changes the speed.
+ * time (./split-plan.ts noteSplitFit, best effort).
  */
 async function noteFit(
   deps: BackupDeps,
@@ -135,14 +135,7 @@ async function noteFit(
   const complete = progress.listed && progress.counted && progress.unverified === null;
   if (!splittable(resource) || deps.config.listingRanges <= 1 || !complete) return;
   if (!run.mayWrite()) return;
-  await noteSplitFit(deps, run.runId, resource, progress).catch((error: unknown) => {
-    logs.backupProgress({
-      runId: run.runId,
-      phase: "one_chain_not_saved",
-      resource,
-      reason: String(error),
-    });
-  });
+  await noteSplitFit(deps, run.runId, resource, progress);
 }
 
 /** OfficeRnD's `/count` against the sum of the ranges; short: one chain next time. */
@@ -171,14 +164,7 @@ async function countCheck(
   progress.counted = true;
   const reason = progress.unverified;
   if (reason !== null && (misfit || short === null) && run.mayWrite()) {
-    await rememberOneChain(deps, run.runId, resource, reason).catch((error: unknown) => {
-      logs.backupProgress({
-        runId: run.runId,
-        phase: "one_chain_not_saved",
-        resource,
-        reason: String(error),
-      });
-    });
+    await rememberOneChain(deps, run.runId, resource, reason);
   }
 }
 

@@ -11,6 +11,7 @@ import { RESOURCES, type ResourceName } from "../officernd/resources";
 import { METADATA_COLLECTION } from "../mirror/collections";
 import { within } from "../mirror/deadline";
 import {
+  createdAtSecond,
   evenPoints,
   MAX_RANGES,
   objectIdAt,
@@ -126,10 +127,8 @@ async function decide(
   let oldest: number | null = null;
   for await (const page of deps.reader.pages(resource, { signal, prefetch: false })) {
     for (const record of page.records) {
-      const created =
-        typeof record.createdAt === "string" ? Date.parse(record.createdAt) / 1000 : NaN;
-      for (const t of [objectIdSeconds(record._id), Number.isNaN(created) ? null : created]) {
-        if (t !== null && (oldest === null || t < oldest)) oldest = Math.floor(t);
+      for (const t of [objectIdSeconds(record._id), createdAtSecond(record.createdAt)]) {
+        if (t !== null && (oldest === null || t < oldest)) oldest = t;
       }
     }
     break;
@@ -214,10 +213,23 @@ export async function noteSplitFit(
     await rememberOneChain(deps, runId, resource, reason);
     return;
   }
-  await within(
-    listingRef(deps.db).set({ oneChain: { [resource]: FieldValue.delete() } }, { merge: true }),
-    firestoreTimeout(deps),
-  );
+  await bestEffort(runId, resource, async () => {
+    await within(
+      listingRef(deps.db).set({ oneChain: { [resource]: FieldValue.delete() } }, { merge: true }),
+      firestoreTimeout(deps),
+    );
+  });
+}
+
+/** The note is best effort: one not written only changes the speed of later runs (logged). */
+async function bestEffort(
+  runId: string,
+  resource: ResourceName,
+  write: () => Promise<void>,
+): Promise<void> {
+  await write().catch((error: unknown) => {
+    logs.backupProgress({ runId, phase: "one_chain_not_saved", resource, reason: String(error) });
+  });
 }
 
 /** `1 record`, `2 records`. */
@@ -228,7 +240,7 @@ export function plural(n: number, noun: string): string {
 /**
  * A split listing of the type came out short (records without createdAt are in no range) or with
  * more strays than a run tracks: its next listings are one chain, for ONE_CHAIN_DAYS (renewed or
- * dropped by the evidence of the one-chain listings: noteSplitFit).
+ * dropped by the evidence of the one-chain listings: noteSplitFit). Never throws.
  */
 export async function rememberOneChain(
   deps: BackupDeps,
@@ -238,18 +250,20 @@ export async function rememberOneChain(
 ): Promise<void> {
   const now = deps.now?.() ?? new Date();
   const until = Timestamp.fromMillis(now.getTime() + ONE_CHAIN_DAYS * 86_400_000);
-  await within(
-    listingRef(deps.db).set(
-      { oneChain: { [resource]: { until, reason, runId } } },
-      { merge: true },
-    ),
-    firestoreTimeout(deps),
-  );
-  logs.backupProgress({
-    runId,
-    phase: "one_chain_next",
-    resource,
-    reason,
-    until: until.toDate().toISOString(),
+  await bestEffort(runId, resource, async () => {
+    await within(
+      listingRef(deps.db).set(
+        { oneChain: { [resource]: { until, reason, runId } } },
+        { merge: true },
+      ),
+      firestoreTimeout(deps),
+    );
+    logs.backupProgress({
+      runId,
+      phase: "one_chain_next",
+      resource,
+      reason,
+      until: until.toDate().toISOString(),
+    });
   });
 }
