@@ -134,7 +134,9 @@ async function noteFit(
 ): Promise<void> {
   const complete = progress.listed && progress.counted && progress.unverified === null;
   if (!splittable(resource) || deps.config.listingRanges <= 1 || !complete) return;
-  if (!run.mayWrite()) return;
+  // Not once the run is failing (another listing's Firestore or OfficeRnD failure aborted it):
+  // a write to a Firestore that stopped answering would add a deadline to the run's end.
+  if (!run.mayWrite() || run.controller.signal.aborted) return;
   await noteSplitFit(deps, run.runId, resource, progress);
 }
 
