@@ -41,6 +41,12 @@ export interface ReadLimiterStats {
   queuedMs: number;
   /** Of that, time spent waiting for OfficeRnD's budget (headers and 429s). */
   budgetWaitMs: number;
+  /**
+   * Requests waiting now: queued for a slot or at the budget gate. Bottleneck admits a scheduled
+   * job to its queue a few event-loop turns later (its submissions are serialized, each after a
+   * `setTimeout(0)`), so a job just scheduled may not be counted yet.
+   */
+  waiting: number;
 }
 
 export interface ReadLimiter {
@@ -91,7 +97,12 @@ export function createReadLimiter(options: ReadLimiterOptions): ReadLimiter {
     readsPerWindow: options.readsPerMinute,
     windowMs: options.windowMs ?? 60_000,
   });
-  const stats: ReadLimiterStats = { started: 0, maxInFlight: 0, queuedMs: 0, budgetWaitMs: 0 };
+  const stats: Omit<ReadLimiterStats, "waiting"> = {
+    started: 0,
+    maxInFlight: 0,
+    queuedMs: 0,
+    budgetWaitMs: 0,
+  };
   let inFlight = 0;
   const stopped = new AbortController();
 
@@ -202,7 +213,7 @@ export function createReadLimiter(options: ReadLimiterOptions): ReadLimiter {
     pauseFor: (ms) => budget.pauseFor(ms, now()),
     spentMinuteResetInMs: () => budget.spentMinuteResetInMs(now()),
     dayExhausted: () => budget.dayExhausted(now()),
-    stats: () => ({ ...stats }),
+    stats: () => ({ ...stats, waiting: bottleneck.queued() + waiting.length }),
     budget: () => budget.report(),
     stop(): void {
       stopped.abort(new Error("read limiter stopped"));

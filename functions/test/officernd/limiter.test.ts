@@ -61,14 +61,27 @@ describe("read limiter", () => {
 
   it("serves the best priority first, for slots in flight and at the budget gate", async () => {
     const order: string[] = [];
-    const job = (name: string) => () => {
+    const job = (name: string, holdUntil?: () => Promise<void>) => async () => {
       order.push(name);
-      return new Promise<void>((resolve) => setTimeout(resolve, 20));
+      await holdUntil?.();
+      await new Promise<void>((resolve) => setTimeout(resolve, 20));
     };
-    // Slots: one in flight, the rest queued at bottleneck by priority (0 first, 9 last).
+    /**
+     * Resolves once `n` requests wait in `limiter` (bottleneck admits them timer by timer), or
+     * after 2 s (then the order tells what went wrong instead of a test timeout).
+     */
+    const whenWaiting = (limiter: ReadLimiter, n: number) => async () => {
+      const until = Date.now() + 2_000;
+      while (limiter.stats().waiting < n && Date.now() < until) {
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    };
+    // Slots: one in flight, the rest queued at bottleneck by priority (0 first, 9 last). The
+    // first holds its slot until all four wait: under load bottleneck may admit the last one
+    // after a 20 ms job has ended (CI saw "chain" before "urgent" that way).
     const slots = createReadLimiter({ readsPerMinute: 100_000, maxConcurrent: 1 });
     await Promise.all([
-      slots.schedule(job("first")),
+      slots.schedule(job("first", whenWaiting(slots, 4))),
       slots.schedule(job("range-a"), undefined, 6),
       slots.schedule(job("chain"), undefined, 5),
       slots.schedule(job("range-b"), undefined, 6),
@@ -76,12 +89,14 @@ describe("read limiter", () => {
     ]);
     slots.stop();
     expect(order).toEqual(["first", "urgent", "chain", "range-a", "range-b"]);
+    expect(slots.stats().waiting).toBe(0);
 
-    // The gate: two starts per 300 ms window; the third and later wait there, best first.
+    // The gate: two starts per 300 ms window; the third and later wait there, best first. The
+    // first two hold until the three others wait at the gate.
     order.length = 0;
     const gate = createReadLimiter({ readsPerMinute: 2, maxConcurrent: 8, windowMs: 300 });
     await Promise.all([
-      gate.schedule(job("a"), undefined, 5),
+      gate.schedule(job("a", whenWaiting(gate, 3)), undefined, 5),
       gate.schedule(job("b"), undefined, 5),
       gate.schedule(job("range"), undefined, 6),
       gate.schedule(job("chain"), undefined, 5),
