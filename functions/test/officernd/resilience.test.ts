@@ -141,7 +141,8 @@ describe("retries", () => {
     controller.abort(new Error("another resource failed"));
     const error = await failure(reading);
     expect(error.message).toBe("another resource failed");
-    expect(Date.now() - started).toBeLessThan(200);
+    // Promptly: well inside the 10 s request timeout (with room for a loaded CI machine).
+    expect(Date.now() - started).toBeLessThan(1_000);
   });
 });
 
