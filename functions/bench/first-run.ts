@@ -88,6 +88,28 @@ async function documentsIn(db: Firestore, names: readonly ResourceName[]): Promi
   return counts.reduce((sum, c) => sum + c.count, 0);
 }
 
+/**
+ * BENCH_VERBOSE: OfficeRnD list reads started per 5 s from the session's start, by resource
+ * (shows where a run waits: the minute's budget spent, a chain alone at the end).
+ */
+function readsOverTime(sandbox: Sandbox, t0: number): string {
+  const buckets = new Map<number, Map<string, number>>();
+  for (const l of sandbox.stats.log) {
+    if (l.route !== "list" || l.resource === null) continue;
+    const bucket = Math.floor((l.at - t0) / 5_000);
+    const row = buckets.get(bucket) ?? new Map<string, number>();
+    row.set(l.resource, (row.get(l.resource) ?? 0) + 1);
+    buckets.set(bucket, row);
+  }
+  return [...buckets.keys()]
+    .sort((a, b) => a - b)
+    .map((b) => {
+      const row = [...(buckets.get(b) ?? [])].map(([r, n]) => `${r} ${n}`).join(", ");
+      return `+${b * 5}–${b * 5 + 5} s: ${row}`;
+    })
+    .join("\n");
+}
+
 /** When, from the session's start, the last API read ended and the first write phase began. */
 function timeline(session: CliSession, sandbox: Sandbox, t0: number) {
   const reads = sandbox.stats.log.filter((l) => l.path.startsWith("/api/"));
@@ -238,6 +260,7 @@ async function runCase(c: Case): Promise<void> {
         );
         console.log(`process ${session.runs.indexOf(run) + 1}: ${shown.join("; ")}`);
       }
+      console.log(`List reads started:\n${readsOverTime(sandbox, t0)}`);
     }
     if (!last?.json)
       console.log(`\nNo JSON from the CLI; its stderr:\n${last?.stderrTail.join("\n")}`);
