@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import type { Timestamp } from "firebase-admin/firestore";
+import { Timestamp } from "firebase-admin/firestore";
 import { loadCheckpoint } from "../../src/backup/checkpoint";
 import { listBackupRuns, readBackupMetadata } from "../../src/backup/metadata";
 import { lockRef } from "../../src/backup/lock";
@@ -122,6 +122,72 @@ it("a run killed mid-listing resumes from its last checkpoint, not from zero", a
   const remaining = Math.ceil((3_000 - (members?.api ?? 0)) / PAGE);
   expect(listReads(stack).members).toBeLessThanOrEqual(remaining + 2);
   expect(listReads(stack).members).toBeLessThan(60);
+}, 120_000);
+
+/**
+ * The same, one hand-over later: a continuation (the attempt after a budget stop) killed mid-way.
+ * The third attempt goes on from the continuation's own last save, not from the first attempt's
+ * hand-over and not from zero: same run id, one history entry, OfficeRnD read about once.
+ */
+it("a run killed mid-continuation resumes from the continuation's checkpoint", async () => {
+  const MEMBERS = 6_000;
+  stack = await startStack("resume-killed-continuation", {
+    latencyMs: 100,
+    seed: { members: MEMBERS, companies: 40, opportunities: 70 },
+  });
+  const env = (budgetSeconds?: number) =>
+    baseEnv({
+      ...stack.sandbox.env({ OFFICERND_READS_PER_MINUTE: "100000" }),
+      GCLOUD_PROJECT: stack.fs.projectId,
+      BACKUP_LISTING_RANGES: "1",
+      BACKUP_TIME_BUDGET_SECONDS: budgetSeconds === undefined ? undefined : String(budgetSeconds),
+    });
+  // Attempt 1 stops at its 3 s budget (120 pages at 100 ms take 12 s) and hands over.
+  const first = await spawnCli(["run", "--json"], env(3)).done;
+  expect(first.code).toBe(75);
+  expect(first.result).toMatchObject({ status: "continuing" });
+  const handedOver = await loadCheckpoint(stack.db, 5_000);
+  expect(handedOver?.checkpoint.continuations).toBe(1);
+  const handedOverApi = handedOver?.progress.get("members")?.api ?? 0;
+  expect(handedOverApi).toBeGreaterThan(0);
+  expect(handedOverApi).toBeLessThan(MEMBERS);
+
+  // Attempt 2, the continuation (no budget): killed once it has saved a position of its own,
+  // four chunks of 500 writes past the hand-over.
+  const second = spawnCli(["run", "--json"], env());
+  let saved = handedOver;
+  const ownSave = () => (saved?.progress.get("members")?.api ?? 0) > handedOverApi;
+  for (let i = 0; i < 400 && !ownSave(); i += 1) {
+    await sleep(50);
+    saved = await loadCheckpoint(stack.db, 5_000);
+  }
+  second.child.kill("SIGKILL");
+  expect((await second.done).signal).toBe("SIGKILL");
+  expect(ownSave()).toBe(true);
+  expect(saved?.checkpoint).toMatchObject({ runId: first.result?.runId, continuations: 1 });
+  const savedApi = saved?.progress.get("members")?.api ?? 0;
+  expect(savedApi).toBeLessThan(MEMBERS); // killed before the listing ended
+  expect(await listBackupRuns(stack.db, 10)).toEqual([
+    expect.objectContaining({ runId: first.result?.runId, status: "continuing" }),
+  ]);
+
+  // Attempt 3, once the dead lease has expired: the same run, from attempt 2's save. A killed
+  // attempt's lease is watched until it lapses, 15 s after its last renewal (the test above and
+  // test/backup/lock.test.ts wait for that); here it is expired at once.
+  await lockRef(stack.db).update({ expiresAt: Timestamp.fromMillis(Date.now() - 1_000) });
+  stack.sandbox.resetStats();
+  const third = await spawnCli(["run", "--json"], env()).done;
+  expect(third.code).toBe(0);
+  expect(third.result).toMatchObject({ status: "completed", runId: first.result?.runId });
+  expect(await differences(stack.db, stack.sandbox)).toEqual([]);
+  const runs = await listBackupRuns(stack.db, 10);
+  expect(runs.map((r) => [r.runId, r.status])).toEqual([[first.result?.runId, "completed"]]);
+  expect(await loadCheckpoint(stack.db, 5_000)).toBeNull();
+  // The pages after attempt 2's save (and the one it resumes on), not those after the hand-over.
+  const fromSave = Math.ceil((MEMBERS - savedApi) / PAGE);
+  const fromHandOver = Math.ceil((MEMBERS - handedOverApi) / PAGE);
+  expect(listReads(stack).members).toBeLessThanOrEqual(fromSave + 2);
+  expect(listReads(stack).members).toBeLessThan(fromHandOver);
 }, 120_000);
 
 /**
