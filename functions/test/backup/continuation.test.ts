@@ -1,12 +1,12 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { Timestamp } from "firebase-admin/firestore";
-import { loadCheckpoint } from "../../src/backup/checkpoint";
+import { loadCheckpoint, type SavedRun } from "../../src/backup/checkpoint";
 import { listBackupRuns, readBackupMetadata } from "../../src/backup/metadata";
 import { lockRef } from "../../src/backup/lock";
 import { beginBackup, runBackup, type BackupRunResult } from "../../src/backup/run";
 import { RESOURCE_NAMES, type ResourceName } from "../../src/officernd/resources";
 import { baseEnv } from "../cli/run-cli";
-import { spawnCli } from "../reliability/harness";
+import { spawnCli, type CliProcess } from "../reliability/harness";
 import { differences, startStack, type Stack } from "./helpers";
 
 /**
@@ -28,6 +28,38 @@ function listReads(s: Stack): Record<ResourceName, number> {
     if (entry.route === "list" && entry.resource !== null) out[entry.resource] += 1;
   }
   return out;
+}
+
+/**
+ * The CLI's environment for the stack: reads not throttled, and members in one cursor chain (its
+ * position is the type's own; a split run killed and resumed, each range from its own position:
+ * test/backup/split-listing.test.ts).
+ */
+function oneChainEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  return baseEnv({
+    ...stack.sandbox.env({ OFFICERND_READS_PER_MINUTE: "100000" }),
+    GCLOUD_PROJECT: stack.fs.projectId,
+    BACKUP_LISTING_RANGES: "1",
+    ...extra,
+  });
+}
+
+/**
+ * SIGKILLs `cli` (as OOM or a function's timeout kill it) once the checkpoint it saves satisfies
+ * `saved` (looked at every 50 ms, for 20 s at most); returns the checkpoint last seen.
+ */
+async function killOnceSaved(
+  cli: CliProcess,
+  saved: (run: SavedRun | null) => boolean,
+): Promise<SavedRun | null> {
+  let last = await loadCheckpoint(stack.db, 5_000);
+  for (let i = 0; i < 400 && !saved(last); i += 1) {
+    await sleep(50);
+    last = await loadCheckpoint(stack.db, 5_000);
+  }
+  cli.child.kill("SIGKILL");
+  expect((await cli.done).signal).toBe("SIGKILL");
+  return last;
 }
 
 it("a budgeted run continues three times or more and converges, one run id and one history entry", async () => {
@@ -85,23 +117,12 @@ it("a run killed mid-listing resumes from its last checkpoint, not from zero", a
     latencyMs: 100,
     seed: { members: 3_000, companies: 40, opportunities: 70 },
   });
-  const env = baseEnv({
-    ...stack.sandbox.env({ OFFICERND_READS_PER_MINUTE: "100000" }),
-    GCLOUD_PROJECT: stack.fs.projectId,
-    // One cursor chain (its position is the type's own); a split run killed and resumed, each
-    // range from its own position: test/backup/split-listing.test.ts.
-    BACKUP_LISTING_RANGES: "1",
-  });
-  const first = spawnCli(["run", "--json"], env);
+  const env = oneChainEnv();
   // Killed once the members' position was saved after chunks of 500 writes.
-  let saved = await loadCheckpoint(stack.db, 5_000);
-  for (let i = 0; i < 300 && (saved?.progress.get("members")?.written ?? 0) < 500; i += 1) {
-    await sleep(50);
-    saved = await loadCheckpoint(stack.db, 5_000);
-  }
-  first.child.kill("SIGKILL");
-  const killed = await first.done;
-  expect(killed.signal).toBe("SIGKILL");
+  const saved = await killOnceSaved(
+    spawnCli(["run", "--json"], env),
+    (run) => (run?.progress.get("members")?.written ?? 0) >= 500,
+  );
   const members = saved?.progress.get("members");
   expect(members?.written).toBeGreaterThanOrEqual(500);
   expect(members?.listed).toBe(false);
@@ -135,15 +156,9 @@ it("a run killed mid-continuation resumes from the continuation's checkpoint", a
     latencyMs: 100,
     seed: { members: MEMBERS, companies: 40, opportunities: 70 },
   });
-  const env = (budgetSeconds?: number) =>
-    baseEnv({
-      ...stack.sandbox.env({ OFFICERND_READS_PER_MINUTE: "100000" }),
-      GCLOUD_PROJECT: stack.fs.projectId,
-      BACKUP_LISTING_RANGES: "1",
-      BACKUP_TIME_BUDGET_SECONDS: budgetSeconds === undefined ? undefined : String(budgetSeconds),
-    });
   // Attempt 1 stops at its 3 s budget (120 pages at 100 ms take 12 s) and hands over.
-  const first = await spawnCli(["run", "--json"], env(3)).done;
+  const first = await spawnCli(["run", "--json"], oneChainEnv({ BACKUP_TIME_BUDGET_SECONDS: "3" }))
+    .done;
   expect(first.code).toBe(75);
   expect(first.result).toMatchObject({ status: "continuing" });
   const handedOver = await loadCheckpoint(stack.db, 5_000);
@@ -154,16 +169,10 @@ it("a run killed mid-continuation resumes from the continuation's checkpoint", a
 
   // Attempt 2, the continuation (no budget): killed once it has saved a position of its own,
   // four chunks of 500 writes past the hand-over.
-  const second = spawnCli(["run", "--json"], env());
-  let saved = handedOver;
-  const ownSave = () => (saved?.progress.get("members")?.api ?? 0) > handedOverApi;
-  for (let i = 0; i < 400 && !ownSave(); i += 1) {
-    await sleep(50);
-    saved = await loadCheckpoint(stack.db, 5_000);
-  }
-  second.child.kill("SIGKILL");
-  expect((await second.done).signal).toBe("SIGKILL");
-  expect(ownSave()).toBe(true);
+  const ownSave = (run: SavedRun | null) =>
+    (run?.progress.get("members")?.api ?? 0) > handedOverApi;
+  const saved = await killOnceSaved(spawnCli(["run", "--json"], oneChainEnv()), ownSave);
+  expect(ownSave(saved)).toBe(true);
   expect(saved?.checkpoint).toMatchObject({ runId: first.result?.runId, continuations: 1 });
   const savedApi = saved?.progress.get("members")?.api ?? 0;
   expect(savedApi).toBeLessThan(MEMBERS); // killed before the listing ended
@@ -176,7 +185,7 @@ it("a run killed mid-continuation resumes from the continuation's checkpoint", a
   // test/backup/lock.test.ts wait for that); here it is expired at once.
   await lockRef(stack.db).update({ expiresAt: Timestamp.fromMillis(Date.now() - 1_000) });
   stack.sandbox.resetStats();
-  const third = await spawnCli(["run", "--json"], env()).done;
+  const third = await spawnCli(["run", "--json"], oneChainEnv()).done;
   expect(third.code).toBe(0);
   expect(third.result).toMatchObject({ status: "completed", runId: first.result?.runId });
   expect(await differences(stack.db, stack.sandbox)).toEqual([]);
