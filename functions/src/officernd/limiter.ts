@@ -42,9 +42,10 @@ export interface ReadLimiterStats {
   /** Of that, time spent waiting for OfficeRnD's budget (headers and 429s). */
   budgetWaitMs: number;
   /**
-   * Requests waiting now: queued for a slot or at the budget gate. Bottleneck admits a scheduled
-   * job to its queue a few event-loop turns later (its submissions are serialized, each after a
-   * `setTimeout(0)`), so a job just scheduled may not be counted yet.
+   * Requests waiting now, a lower bound: queued for a slot or at the budget gate. Bottleneck
+   * admits a scheduled job to its queue a few event-loop turns later (its submissions are
+   * serialized, each after a `setTimeout(0)`), and a job it has taken off its queue starts a turn
+   * later: such jobs are not counted.
    */
   waiting: number;
 }

@@ -169,8 +169,9 @@ it("a run killed mid-continuation resumes from the continuation's checkpoint", a
 
   // Attempt 2, the continuation (no budget): killed once it has saved a position of its own,
   // four chunks of 500 writes past the hand-over.
+  // (At least three pages past it: a save every 10 s could also come a page or two after it.)
   const ownSave = (run: SavedRun | null) =>
-    (run?.progress.get("members")?.api ?? 0) > handedOverApi;
+    (run?.progress.get("members")?.api ?? 0) >= handedOverApi + 3 * PAGE;
   const saved = await killOnceSaved(spawnCli(["run", "--json"], oneChainEnv()), ownSave);
   expect(ownSave(saved)).toBe(true);
   expect(saved?.checkpoint).toMatchObject({ runId: first.result?.runId, continuations: 1 });

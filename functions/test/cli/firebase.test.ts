@@ -62,7 +62,9 @@ describe("against a Firestore that does not answer", () => {
   /** How long the same command takes against the emulator, start-up included, on this machine now. */
   let baselineMs = 0;
   beforeAll(async () => {
-    baselineMs = (await timed(cli(["status"]))).ms;
+    const baseline = await timed(cli(["status"]));
+    expect(baseline.code).toBe(0);
+    baselineMs = baseline.ms;
     // Accepts connections and never says a word (a hung backend, a black-holing proxy).
     silent = createServer((socket) => sockets.push(socket));
     await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));

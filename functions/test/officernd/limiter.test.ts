@@ -92,16 +92,28 @@ describe("read limiter", () => {
     expect(slots.stats().waiting).toBe(0);
 
     // The gate: two starts per 300 ms window; the third and later wait there, best first. The
-    // first two hold until the three others wait at the gate.
+    // window is timed by the limiter's clock, held still until all three wait at the gate (the
+    // gate would otherwise pass whoever is there 300 ms after the first two, admitted or not).
     order.length = 0;
-    const gate = createReadLimiter({ readsPerMinute: 2, maxConcurrent: 8, windowMs: 300 });
-    await Promise.all([
-      gate.schedule(job("a", whenWaiting(gate, 3)), undefined, 5),
+    let frozen = true;
+    const t0 = Date.now();
+    const gate = createReadLimiter({
+      readsPerMinute: 2,
+      maxConcurrent: 8,
+      windowMs: 300,
+      now: () => (frozen ? t0 : Date.now()),
+    });
+    const all = Promise.all([
+      gate.schedule(job("a"), undefined, 5),
       gate.schedule(job("b"), undefined, 5),
       gate.schedule(job("range"), undefined, 6),
       gate.schedule(job("chain"), undefined, 5),
       gate.schedule(job("later-range"), undefined, 6),
     ]);
+    await whenWaiting(gate, 3)();
+    expect(gate.stats().waiting).toBe(3);
+    frozen = false;
+    await all;
     gate.stop();
     expect(order).toEqual(["a", "b", "chain", "range", "later-range"]);
   });

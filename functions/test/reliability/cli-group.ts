@@ -92,8 +92,9 @@ export const CLI_GROUP: CaseGroup = {
             try {
               // The same command against the emulator: start-up on this machine now.
               const baselineStarted = performance.now();
-              await spawnCli(["status"], operatorEnv(stack)).done;
+              const baseline = await spawnCli(["status"], operatorEnv(stack)).done;
               const baselineMs = performance.now() - baselineStarted;
+              expect(baseline.code).toBe(0);
               const started = performance.now();
               const outcome = await spawnCli(
                 ["status"],
