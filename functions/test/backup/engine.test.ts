@@ -22,7 +22,7 @@ import {
   updateTimes,
   type Stack,
 } from "./helpers";
-import { captureLogs } from "../officernd/helpers";
+import { captureLogsPerTest } from "../officernd/helpers";
 
 /**
  * Minimum OfficeRnD requests for a run: one per page of 50 per resource, one `/count` per
@@ -37,12 +37,10 @@ function minimumRequests(stack: Stack): { requests: number; tokenRequests: numbe
   return { requests, tokenRequests: 1 };
 }
 
-const logs = captureLogs();
-afterAll(() => logs.stop());
+const logs = captureLogsPerTest();
 
 let stack: Stack;
 beforeEach(async () => {
-  logs.entries.length = 0;
   stack = await startStack("engine");
 });
 afterEach(() => stack.close());

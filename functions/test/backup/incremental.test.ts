@@ -9,7 +9,7 @@ import { recordRef } from "../../src/mirror/record-document";
 import { RESOURCES } from "../../src/officernd/resources";
 import type { OfficeRndReader } from "../../src/officernd/types";
 import { differences, readCollection, startStack, type Stack } from "./helpers";
-import { captureLogs } from "../officernd/helpers";
+import { captureLogsPerTest } from "../officernd/helpers";
 
 /**
  * The incremental sync against the sandbox and the Firestore emulator: after a full run, only the
@@ -29,12 +29,10 @@ const SEED = {
 /** OfficeRnD's answer to a parameter a listing does not take (live, docs/officernd-api.md). */
 const REFUSED = "property modifiedAt[$gte] should not exist";
 
-const logs = captureLogs();
-afterAll(() => logs.stop());
+const logs = captureLogsPerTest();
 
 let stack: Stack;
 beforeEach(async () => {
-  logs.entries.length = 0;
   stack = await startStack("incremental", { seed: SEED });
 });
 afterEach(() => stack.close());

@@ -7,7 +7,7 @@ import { schemaFieldsRef } from "../../src/backup/run-state";
 import { compareFieldSets } from "../../src/backup/schema-drift";
 import type { ResourceName } from "../../src/officernd/resources";
 import { getBackupStatus } from "../../src/status";
-import { captureLogs } from "../officernd/helpers";
+import { captureLogsPerTest } from "../officernd/helpers";
 import { startStack, type Stack } from "./helpers";
 
 /**
@@ -17,12 +17,10 @@ import { startStack, type Stack } from "./helpers";
  * Firestore emulator; the comparison itself is pure and tested on its own below.
  */
 
-const logs = captureLogs();
-afterAll(() => logs.stop());
+const logs = captureLogsPerTest();
 
 let stack: Stack;
 beforeEach(async () => {
-  logs.entries.length = 0;
   stack = await startStack("schema-drift", {
     seed: { members: 80, companies: 20, opportunities: 30, locations: 3, events: 10, bookings: 60 },
   });

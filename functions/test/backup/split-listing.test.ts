@@ -8,7 +8,7 @@ import { loadCheckpoint } from "../../src/backup/checkpoint";
 import { runBackup, type BackupRunResult } from "../../src/backup/run";
 import { RESOURCES } from "../../src/officernd/resources";
 import type { LogEntry } from "../../src/logs";
-import { captureLogs } from "../officernd/helpers";
+import { captureLogsPerTest } from "../officernd/helpers";
 import { addUndatedMember, differences, seedFirestore, startStack, type Stack } from "./helpers";
 
 /**
@@ -21,12 +21,8 @@ import { addUndatedMember, differences, seedFirestore, startStack, type Stack } 
  */
 
 let stack: Stack;
-const logs = captureLogs();
-afterAll(() => logs.stop());
+const logs = captureLogsPerTest();
 afterEach(() => stack.close());
-beforeEach(() => {
-  logs.entries.length = 0;
-});
 
 const PAGE = 50;
 const SIZES = {

@@ -4,7 +4,7 @@ import { METADATA_COLLECTION } from "../../src/mirror/collections";
 import { recordRef } from "../../src/mirror/record-document";
 import type { LogEntry } from "../../src/logs";
 import type { OfficeRndReader } from "../../src/officernd/types";
-import { captureLogs } from "../officernd/helpers";
+import { captureLogsPerTest } from "../officernd/helpers";
 import { addUndatedMember, differences, seedFirestore, startStack, type Stack } from "./helpers";
 
 /**
@@ -15,12 +15,8 @@ import { addUndatedMember, differences, seedFirestore, startStack, type Stack } 
  */
 
 let stack: Stack;
-const logs = captureLogs();
-afterAll(() => logs.stop());
+const logs = captureLogsPerTest();
 afterEach(() => stack.close());
-beforeEach(() => {
-  logs.entries.length = 0;
-});
 
 const SIZES = { members: 4_000, companies: 20, opportunities: 30 };
 const USED = ["members", "companies", "opportunities"] as const;

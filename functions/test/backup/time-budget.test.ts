@@ -13,7 +13,7 @@ import {
 import { RESOURCE_NAMES } from "../../src/officernd/resources";
 import type { OfficeRndReader } from "../../src/officernd/types";
 import { baseEnv, parseJsonOutput, runCli } from "../cli/run-cli";
-import { captureLogs } from "../officernd/helpers";
+import { captureLogsPerTest } from "../officernd/helpers";
 import { differences, startStack, type Stack } from "./helpers";
 
 /**
@@ -23,12 +23,10 @@ import { differences, startStack, type Stack } from "./helpers";
  * run is then recorded failed (`time_budget`, retryable) where operators look.
  */
 
-const logs = captureLogs();
-afterAll(() => logs.stop());
+const logs = captureLogsPerTest();
 
 let stack: Stack;
 beforeEach(async () => {
-  logs.entries.length = 0;
   stack = await startStack("budget");
 });
 afterEach(() => stack.close());

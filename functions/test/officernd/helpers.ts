@@ -67,6 +67,16 @@ export function captureLogs(): { entries: LogEntry[]; stop(): void } {
   };
 }
 
+/** captureLogs for a whole test file: stopped after its last test, emptied before each test. */
+export function captureLogsPerTest(): { entries: LogEntry[] } {
+  const logs = captureLogs();
+  afterAll(() => logs.stop());
+  beforeEach(() => {
+    logs.entries.length = 0;
+  });
+  return logs;
+}
+
 /** The rejection of `promise` (fails the test when it resolves). */
 export async function failure(promise: Promise<unknown>): Promise<Error> {
   try {
