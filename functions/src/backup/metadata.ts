@@ -62,15 +62,18 @@ const SECRET_PATTERNS: readonly RegExp[] = [
   /((?:access_token|client_secret|token|secret|password|authorization)["']?\s*[:=]\s*["']?)[^\s"'&,;]+/gi,
 ];
 
+/** The longest error message stored or logged (./metadata's documents, the run's summary). */
+export const ERROR_MESSAGE_CHARS = 500;
+
 /**
- * An error message fit for /errors, the metadata and logs: one line, at most 500 characters, and
- * anything shaped like a credential replaced (messages of our own never carry one; this guards
- * messages from libraries).
+ * An error message fit for /errors, the metadata and logs: one line, at most `max` characters
+ * (ERROR_MESSAGE_CHARS), and anything shaped like a credential replaced (messages of our own
+ * never carry one; this guards messages from libraries).
  */
-export function safeErrorMessage(message: string): string {
+export function safeErrorMessage(message: string, max = ERROR_MESSAGE_CHARS): string {
   let text = message.replace(/\s+/g, " ").trim();
   for (const pattern of SECRET_PATTERNS) text = text.replace(pattern, "$1[redacted]");
-  return text.length > 500 ? `${text.slice(0, 499)}…` : text;
+  return text.length > max ? `${text.slice(0, Math.max(0, max - 1))}…` : text;
 }
 
 /** A stored backup document that does not match its schema. */

@@ -10,7 +10,7 @@ import {
   type ResourceStats,
   type RunMode,
 } from "./documents";
-import { safeErrorMessage } from "./metadata";
+import { ERROR_MESSAGE_CHARS, safeErrorMessage } from "./metadata";
 import { combineProblems, type BackupError } from "./problems";
 
 /**
@@ -106,7 +106,13 @@ export function buildRunResult(run: RunIdentity, outcome: RunOutcome): BackupRun
  * recorded): the run's own error keeps its code, since it is what happened.
  */
 export function withProblem(result: BackupRunResult, problem: BackupError): BackupRunResult {
-  const message = result.error ? `${result.error.message}; ${problem.message}` : problem.message;
+  // The run's own message is shortened to make room: the problem added at its end (e.g. that
+  // the run could not be recorded) must not be what the length limit cuts off.
+  const added = safeErrorMessage(problem.message);
+  const room = ERROR_MESSAGE_CHARS - added.length - 2;
+  const message = result.error
+    ? `${safeErrorMessage(result.error.message, room)}; ${added}`
+    : added;
   return {
     ...result,
     status: "failed",

@@ -17,6 +17,7 @@ import {
   safeErrorMessage,
   type RunRecord,
 } from "../../src/backup/metadata";
+import { buildRunResult, withProblem } from "../../src/backup/run-result";
 import { createTestFirestore, type TestFirestore } from "../harness/firestore";
 
 const stats = (n: number): ResourceStats => ({ ...emptyResourceStats(), firestore: n, api: n });
@@ -152,4 +153,39 @@ it("error messages carry no credentials and stay one short line", () => {
   expect(message).not.toMatch(/abc\.def|s3cr3t|xyz/);
   expect(message).not.toContain("\n");
   expect(safeErrorMessage("x".repeat(2000)).length).toBeLessThanOrEqual(500);
+});
+
+it("a problem added to a run's long error is kept whole; the earlier message is shortened", () => {
+  // CI saw "…could not record the run: no answer from Fire…": the added problem was cut off
+  // after a message of several write failures had used up the 500 characters.
+  const long = Array.from({ length: 12 }, (_, i) => `members ${i}: no answer from Firestore`);
+  const run = withProblem(
+    buildRunResult(
+      {
+        runId: "20261202T000000000Z-abcdef",
+        trigger: "schedule",
+        mode: "full",
+        startedAt: new Date(0),
+      },
+      {
+        finishedAt: new Date(1),
+        durationMs: 1,
+        problems: [
+          { code: "firestore_write", message: long.join("; "), retryable: true, resource: null },
+        ],
+      },
+    ),
+    {
+      code: "metadata_write",
+      message: "could not record the run: no answer from Firestore within 2500 ms",
+      retryable: true,
+      resource: null,
+    },
+  );
+  expect(run.error?.code).toBe("firestore_write");
+  expect(run.error?.message.length).toBeLessThanOrEqual(500);
+  expect(run.error?.message).toMatch(/^members 0: no answer from Firestore; .*…; could not record/);
+  expect(run.error?.message).toMatch(
+    /could not record the run: no answer from Firestore within 2500 ms$/,
+  );
 });
